@@ -1,0 +1,118 @@
+"""Audit and Prometheus metrics for every request, as one pure-ASGI middleware.
+
+Routes that touch data fill the request's `AuditNote` (tables, query text, rows); the
+middleware adds who, endpoint, status and duration, and queues the audit row. Health,
+metrics and docs are not audited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lakehouse.api.auth import PRINCIPAL_KEY
+from lakehouse.catalog.access import Principal
+from lakehouse.catalog.audit import AuditRecord
+from lakehouse.catalog.service import Governance
+from lakehouse.query.engine import QueryResult
+
+NOTE_KEY = "lakehouse.audit"
+UNAUDITED = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/favicon.ico")
+
+
+@dataclass
+class AuditNote:
+    tables: list[str] = field(default_factory=list)
+    query: str | None = None
+    rows: int | None = None
+
+
+def note(request: Request, *, tables: Iterable[str] = (), query: str | None = None,
+         result: QueryResult | None = None, rows: int | None = None) -> None:
+    n: AuditNote | None = request.scope.get(NOTE_KEY)
+    if n is None:
+        return
+    n.tables = sorted(set(n.tables) | set(tables))
+    n.query = query or n.query
+    if result is not None:
+        n.tables = sorted(set(n.tables) | {t.fqn for t in result.tables})
+        n.rows = result.row_count
+    elif rows is not None:
+        n.rows = rows
+
+
+class _Freshness(Collector):
+    def __init__(self, gov: Governance) -> None:
+        self.gov = gov
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        last = GaugeMetricFamily("lakehouse_table_last_modified_timestamp_seconds",
+                                 "Unix time of the table's last Delta commit", labels=["table"])
+        age = GaugeMetricFamily("lakehouse_table_freshness_seconds",
+                                "Seconds since the table's last Delta commit", labels=["table"])
+        now = time.time()
+        for table, ts in sorted(self.gov.freshness().items()):
+            last.add_metric([table], ts)
+            age.add_metric([table], max(0.0, now - ts))
+        yield last
+        yield age
+
+
+class Metrics:
+    def __init__(self, gov: Governance) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("lakehouse_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "lakehouse_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.rows = Counter("lakehouse_rows_served", "Rows returned by data endpoints", ["route"], registry=self.registry)
+        self.registry.register(_Freshness(gov))
+
+
+class Observe:
+    def __init__(self, app: ASGIApp, gov: Governance, metrics: Metrics) -> None:
+        self.app = app
+        self.gov = gov
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500
+        scope[NOTE_KEY] = audit = AuditNote()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - t0
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            if audit.rows:
+                self.metrics.rows.labels(route).inc(audit.rows)
+            path = str(scope.get("path", ""))
+            if not path.startswith(UNAUDITED):
+                who: Principal | None = scope.get(PRINCIPAL_KEY)
+                self.gov.audit.record(AuditRecord(
+                    who=who.name if who else "unauthenticated", role=who.role.name if who else None,
+                    method=method, endpoint=path, status=status, duration_ms=elapsed * 1000,
+                    tables=audit.tables, query=audit.query, rows=audit.rows,
+                ))

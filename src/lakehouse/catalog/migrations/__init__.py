@@ -1,0 +1,1 @@
+"""Alembic migrations for the metadata store; run programmatically by `MetadataStore.open`."""

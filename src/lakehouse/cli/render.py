@@ -1,0 +1,83 @@
+"""Rendering for the CLI: Rich tables, progress bars and the one-line error format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lakehouse.reports import RunReport
+from lakehouse.storage.delta import TableInfo
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """Yield a callback (label, done, total) that drives one bar per label."""
+    if not enabled or not console.is_terminal:
+        yield lambda label, done, total: None
+        return
+    bars: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as prog:
+
+        def update(label: str, done: int, total: int) -> None:
+            if label not in bars:
+                bars[label] = prog.add_task(label, total=max(total, 1))
+            prog.update(bars[label], completed=done, total=max(total, 1))
+
+        yield update
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def tables_table(infos: list[TableInfo]) -> Table:
+    t = Table(title="Lakehouse tables", header_style="bold")
+    for col in ("table", "rows", "files", "size", "version", "last update (UTC)"):
+        t.add_column(col, justify="right" if col in ("rows", "files", "size", "version") else "left")
+    for i in infos:
+        t.add_row(
+            i.table.fqn, f"{i.rows:,}", str(i.files), human_bytes(i.size_bytes), str(i.version),
+            i.last_modified.strftime("%Y-%m-%d %H:%M:%S") if i.last_modified else "-",
+        )
+    return t
+
+
+def ingest_summary(report: RunReport) -> Table:
+    t = Table(title=f"Ingest ({report.duration_s:.1f} s)", header_style="bold")
+    for col in ("source", "files", "received", "bronze", "quarantined", "balanced"):
+        t.add_column(col, justify="left" if col == "source" else "right")
+    for name, c in report.details.get("sources", {}).items():
+        t.add_row(
+            name, str(c["files"]), f"{c['received']:,}", f"{c['bronze']:,}", f"{c['quarantined']:,}",
+            "[green]yes[/]" if c["balanced"] else "[red]NO[/]",
+        )
+    return t
+
+
+def transform_summary(report: RunReport) -> Table:
+    t = Table(title=f"{report.job} ({report.duration_s:.1f} s)", header_style="bold")
+    for col in ("table", "mode", "rows in", "rows out", "version", "seconds"):
+        t.add_column(col, justify="left" if col in ("table", "mode") else "right")
+    models = report.details.get("models", {})
+    for change in report.tables:
+        m = models.get(change.table, {})
+        t.add_row(
+            change.table, m.get("mode", "-"), f"{change.rows_in:,}", f"{change.rows_out:,}",
+            "-" if change.version_after is None else str(change.version_after), f"{m.get('seconds', 0):.2f}",
+        )
+    return t

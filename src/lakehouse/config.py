@@ -1,0 +1,91 @@
+"""Typed settings: the one place that reads the environment.
+
+Environment variables use the prefix ``LAKEHOUSE_`` and ``__`` for nesting
+(``LAKEHOUSE_KAFKA__BOOTSTRAP=host:9092``). The seed's unprefixed names
+``BRONZE_PATH``, ``SILVER_PATH``, ``GOLD_PATH`` and ``LOGS_DIR`` are honoured too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SOURCES: tuple[str, ...] = ("app_events", "clickstream", "cdc_changes", "transactions", "service_logs")
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = "lakehouse."
+    partitions: int = Field(default=3, ge=1)
+    group_id: str = "lakehouse-bronze"
+    batch_max_messages: int = Field(default=200_000, ge=1)
+    batch_max_seconds: float = Field(default=5.0, gt=0)
+
+    def topic(self, source: str) -> str:
+        return f"{self.topic_prefix}{source}"
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8888
+    auth: bool = True
+    query_timeout_s: float = Field(default=10.0, gt=0)
+    query_max_rows: int = Field(default=10_000, ge=1)
+    preview_default_limit: int = Field(default=100, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LAKEHOUSE_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
+    )
+
+    base_path: Path = Field(default=Path("lakehouse_data"))
+    bronze_path: Path | None = Field(
+        default=None, validation_alias=AliasChoices("LAKEHOUSE_BRONZE_PATH", "BRONZE_PATH", "bronze_path")
+    )
+    silver_path: Path | None = Field(
+        default=None, validation_alias=AliasChoices("LAKEHOUSE_SILVER_PATH", "SILVER_PATH", "silver_path")
+    )
+    gold_path: Path | None = Field(
+        default=None, validation_alias=AliasChoices("LAKEHOUSE_GOLD_PATH", "GOLD_PATH", "gold_path")
+    )
+    logs_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("LAKEHOUSE_LOGS_DIR", "LOGS_DIR", "logs_dir")
+    )
+    landing_path: Path | None = None
+    metadata_url: str | None = None
+    # Ingestion reads landing files in chunks of this many bytes: memory is bounded by it,
+    # not by the size of a file or of the landing zone.
+    ingest_chunk_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    duckdb_threads: int | None = Field(default=None, ge=1)
+    duckdb_memory_limit: str = "4GB"
+    compression: Literal["snappy", "zstd", "gzip", "lz4", "uncompressed"] = "snappy"
+    kafka: KafkaSettings = KafkaSettings()
+    api: ApiSettings = ApiSettings()
+
+    def layer_path(self, layer: str) -> Path:
+        explicit = {"bronze": self.bronze_path, "silver": self.silver_path, "gold": self.gold_path}
+        return explicit.get(layer) or self.base_path / layer
+
+    @property
+    def logs_path(self) -> Path:
+        return self.logs_dir or self.base_path / "logs"
+
+    @property
+    def landing(self) -> Path:
+        return self.landing_path or self.base_path / "landing"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.base_path / "archive"
+
+    @property
+    def metadata_dsn(self) -> str:
+        return self.metadata_url or f"sqlite:///{(self.base_path / 'metadata.db').resolve()}"

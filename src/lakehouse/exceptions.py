@@ -1,0 +1,81 @@
+"""One exception root. Each error says what went wrong and what to do next.
+
+`transient` tells callers (retry loops, the scheduler) whether trying again can help.
+"""
+
+from __future__ import annotations
+
+
+class LakehouseError(Exception):
+    """Root of every error the product raises on purpose."""
+
+    transient = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(LakehouseError):
+    """A setting is missing, mistyped or contradicts another."""
+
+
+class TableNotFoundError(LakehouseError):
+    """A table name that resolves to nothing, with the closest names."""
+
+    def __init__(self, name: str, suggestions: list[str] | None = None) -> None:
+        self.name = name
+        self.suggestions = suggestions or []
+        hint = (
+            f"did you mean {', '.join(self.suggestions)}?"
+            if self.suggestions
+            else "run `lakehouse tables` to list tables"
+        )
+        super().__init__(f"unknown table '{name}'", hint=hint)
+
+
+class TableNotBuiltError(LakehouseError):
+    """The name is valid but the Delta table does not exist yet."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"table '{name}' has not been built yet",
+            hint="run `lakehouse ingest` and `lakehouse transform` first",
+        )
+
+
+class InputError(LakehouseError):
+    """Input that cannot be used as given: a bad path, a corrupt file, a bad option."""
+
+
+class QueryError(LakehouseError):
+    """SQL that is refused or fails; `position` points into the text when known."""
+
+    def __init__(self, message: str, *, hint: str | None = None, position: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.position = position
+
+
+class QueryTimeoutError(QueryError):
+    """A query ran past its time limit and was interrupted."""
+
+
+class PermissionDeniedError(LakehouseError):
+    """The caller's role may not do this."""
+
+
+class CommitConflictError(LakehouseError):
+    """Another writer committed first; re-read and try again."""
+
+    transient = True
+
+
+class BrokerUnavailableError(LakehouseError):
+    """Kafka cannot be reached."""
+
+    transient = True

@@ -1,0 +1,135 @@
+"""Parse NDJSON lines into typed bronze rows and quarantined rows, vectorised in DuckDB.
+
+Input is an Arrow table of (`position`, `line`); one SQL pass validates the JSON, reads the
+contract's fields with `json_transform` (lenient: a value that does not fit becomes NULL),
+and classifies each line:
+
+- malformed JSON, not an object, a missing or unreadable required field -> quarantine, with reason;
+- unknown fields and optional fields of the wrong type -> kept in `_rescued_data` as sent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+
+from lakehouse.ingest.landing import INVALID_UTF8
+from lakehouse.ingest.schemas import SourceSchema
+
+
+_FRIENDLY = {"TIMESTAMPTZ": "timestamp", "BIGINT": "integer", "INTEGER": "integer", "DOUBLE": "number"}
+
+
+def _friendly(duck_type: str) -> str:
+    return _FRIENDLY.get(duck_type, duck_type.lower())
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _path(name: str) -> str:
+    return "$." + json.dumps(name)
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+class RecordParser:
+    """Builds the classification query once per source; `parse` runs it on a batch."""
+
+    def __init__(self, schema: SourceSchema, con: duckdb.DuckDBPyConnection) -> None:
+        self.schema = schema
+        self.con = con
+        self.sql = self._build_sql()
+
+    def _build_sql(self) -> str:
+        sch = self.schema
+        struct = json.dumps({f.name: f.duck_type for f in sch.fields})
+        known = ", ".join(_lit(n) for n in sch.names)
+        typed = [f for f in sch.fields if f.duck_type not in ("VARCHAR", "JSON")]
+
+        def present(name: str) -> str:
+            return f"coalesce(json_type(j, {_lit(_path(name))}), 'NULL') <> 'NULL'"
+
+        reasons = [
+            f"WHEN starts_with(line, {_lit(INVALID_UTF8)}) THEN 'invalid UTF-8'",
+            "WHEN NOT ok THEN 'malformed JSON'", "WHEN jt <> 'OBJECT' THEN 'not a JSON object'"]
+        for f in sch.fields:
+            if not f.required:
+                continue
+            reasons.append(
+                f"WHEN s.{_q(f.name)} IS NULL AND NOT {present(f.name)} "
+                f"THEN {_lit(f'missing required field {f.name!r}')}"
+            )
+            if f.duck_type not in ("VARCHAR", "JSON"):
+                reasons.append(
+                    f"WHEN s.{_q(f.name)} IS NULL "
+                    f"THEN {_lit(f'required field {f.name!r} is not a valid {_friendly(f.duck_type)}')}"
+                )
+        for col, path, duck, _ in sch.derived:
+            reasons.append(
+                f"WHEN TRY_CAST(json_extract_string(j, {_lit(path)}) AS {duck}) IS NULL "
+                f"THEN {_lit(f'missing or invalid required field {path[2:]!r}')}"
+            )
+        # Optional typed fields whose value was present but did not fit the type.
+        mismatch_items = [
+            f"CASE WHEN s.{_q(f.name)} IS NULL AND {present(f.name)} THEN {_lit(f.name)} END"
+            for f in typed
+            if not f.required
+        ]
+        mismatch = f"list_filter([{', '.join(mismatch_items)}], lambda x: x IS NOT NULL)" if mismatch_items else "[]"
+        derived_cols = "".join(
+            f", TRY_CAST(json_extract_string(j, {_lit(path)}) AS {duck}) AS {_q(col)}"
+            for col, path, duck, _ in sch.derived
+        )
+        select_fields = ", ".join(f"s.{_q(n)} AS {_q(n)}" for n in sch.names)
+        return f"""
+WITH p AS (
+    -- `j` is NULL for invalid JSON, so no JSON function below ever sees a malformed line.
+    SELECT position, line, CASE WHEN json_valid(line) THEN line END AS j
+    FROM batch WHERE trim(line) <> ''
+), o AS (
+    SELECT position, line, j, j IS NOT NULL AS ok, json_type(j) AS jt FROM p
+), t AS (
+    SELECT position, line, ok, coalesce(jt, '') AS jt,
+        CASE WHEN jt = 'OBJECT' THEN j END AS j,
+        json_transform(CASE WHEN jt = 'OBJECT' THEN j END, {_lit(struct)}) AS s,
+        json_keys(CASE WHEN jt = 'OBJECT' THEN j END) AS k
+    FROM o
+), c AS (
+    SELECT *, CASE {' '.join(reasons)} ELSE NULL END AS reason FROM t
+)
+SELECT position, line, reason, {select_fields}{derived_cols},
+    CASE WHEN reason IS NULL THEN
+        list_concat(list_filter(k, lambda x: x NOT IN ({known})), {mismatch})
+    END AS rescue_keys
+FROM c
+"""
+
+    def parse(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Return (good rows with `_rescued_data`, bad rows as position/raw/reason)."""
+        self.con.register("batch", batch)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {self.sql}")
+        finally:
+            self.con.unregister("batch")
+        cols = ", ".join(_q(n) for n in self.schema.names)
+        cols += "".join(f", {_q(c)}" for c, *_ in self.schema.derived)
+        good = self.con.sql(
+            f"""SELECT position, {cols},
+                CASE WHEN len(rescue_keys) > 0 THEN to_json(map_from_entries(list_transform(
+                    rescue_keys, lambda x: {{'k': x, 'v': json_extract(line, '$."' || replace(x, '"', '\\"') || '"')}})))::VARCHAR
+                END AS _rescued_data
+            FROM parsed WHERE reason IS NULL ORDER BY position"""
+        ).to_arrow_table()
+        bad = self.con.sql(
+            "SELECT position, rtrim(replace(line, $m, ''), chr(13) || chr(10)) AS raw, reason "
+            "FROM parsed WHERE reason IS NOT NULL ORDER BY position",
+            params={"m": INVALID_UTF8},
+        ).to_arrow_table()
+        self.con.execute("DROP TABLE parsed")
+        return good, bad

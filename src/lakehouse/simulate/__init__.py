@@ -1,0 +1,6 @@
+"""Five deterministic, vectorised event simulators and their sinks."""
+
+from lakehouse.simulate.runner import SimulationReport, simulate, simulate_rate
+from lakehouse.simulate.sinks import FileSink
+
+__all__ = ["FileSink", "SimulationReport", "simulate", "simulate_rate"]
