@@ -190,7 +190,8 @@ broker_ready() {
 cmd_start() {
     mkdir -p "$KAFKA_HOME"
 
-    # Serialise concurrent `start`s (e.g. parallel test sessions).
+    # Serialise concurrent `start`s (e.g. parallel test sessions). The broker
+    # must not inherit fd 9, or it would hold the lock for its whole life.
     exec 9>"$KAFKA_HOME/.lock"
     flock 9
 
@@ -218,7 +219,7 @@ cmd_start() {
     cd "$KAFKA_HOME"
     nohup setsid java -Xms256m -Xmx"$HEAP" -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$KAFKA_HOME" \
-        -cp "$LIBS/*" kafka.Kafka "$PROPS" >"$OUTFILE" 2>&1 </dev/null &
+        -cp "$LIBS/*" kafka.Kafka "$PROPS" >"$OUTFILE" 2>&1 </dev/null 9>&- &
     pid=$!
     echo "$pid" >"$PIDFILE"
 

@@ -76,3 +76,16 @@ def test_schema_change_is_picked_up(engine: QueryEngine, store: DeltaStore) -> N
     store.append(t, pa.table({"day": ["2024-01-02"], "revenue": [2.5], "currency": ["EUR"]}))
     r = engine.run(validate("SELECT * FROM gold.revenue_daily ORDER BY day"), max_rows=5, timeout_s=5)
     assert r.table.column("currency").to_pylist() == [None, "EUR"]
+
+
+def test_lazy_datasets_scan_with_external_access_off(store: DeltaStore) -> None:
+    lazy = QueryEngine(store.settings, store, pool_size=1, materialize_max_bytes=0)
+    try:
+        _, source = lazy.current(SEGS)
+        assert not isinstance(source, pa.Table)  # a lazy dataset over the Delta files
+        r = lazy.run(validate("SELECT count(*) AS n FROM gold.user_segments WHERE segment = 'VIP'"), max_rows=1, timeout_s=5)
+        assert r.table.column("n")[0].as_py() > 0
+        with lazy._slot() as slot, pytest.raises(QueryError, match="disabled"):
+            lazy._execute(slot, f"SELECT * FROM read_parquet('{store.path(SEGS)}/*.parquet')", 5)
+    finally:
+        lazy.close()

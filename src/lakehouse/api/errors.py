@@ -59,11 +59,10 @@ def _details(exc: LakehouseError) -> dict[str, Any]:
 
 async def lakehouse_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LakehouseError)
-    for kind, status, code in _CODES:
-        if isinstance(exc, kind):
-            break
-    else:
-        status, code = (503, "unavailable") if exc.transient else (400, "error")
+    status, code = next(
+        ((s, c) for kind, s, c in _CODES if isinstance(exc, kind)),
+        (503, "unavailable") if exc.transient else (400, "error"),
+    )
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     message = exc.message + (f" ({exc.hint})" if exc.hint and status == 404 else "")
     return error_response(status, code, message, _details(exc), headers)

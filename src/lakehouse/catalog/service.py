@@ -171,7 +171,7 @@ class Governance:
             t = resolve(e.table_fqn)
             if t.layer not in who.role.layers or (layer and t.layer != layer):
                 continue
-            if tag and tag not in (e.tags or []) or owner and owner != e.owner:
+            if (tag and tag not in (e.tags or [])) or (owner and owner != e.owner):
                 continue
             text = " ".join([e.table_fqn, e.description or "", *(e.column_descriptions or {}).values()]).lower()
             if q and q.lower() not in text:

@@ -41,6 +41,15 @@ Progress = Callable[[str, int, int], None]
 _DATE_DIR = re.compile(r"(?:^|/)event_date=(\d{4}-\d{2}-\d{2})/")
 
 
+def empty_input(t: TableId) -> pa.Table:
+    """An empty table with a bronze table's contract schema, for sources with no data yet."""
+    if t.layer != "bronze":
+        raise ValueError(f"{t} must be built before the models that read it")
+    from lakehouse.ingest.schemas import QUARANTINE_SCHEMA, bronze_schema
+
+    return (QUARANTINE_SCHEMA if t.name == "quarantine" else bronze_schema(t.name)).empty_table()
+
+
 def app_id(target: TableId, source: TableId) -> str:
     return f"transform:{target.fqn}<-{source.fqn}"
 
@@ -50,14 +59,18 @@ class Inputs:
     """Per input: the version last consumed (None: never) and the current version."""
 
     consumed: dict[TableId, int | None] = field(default_factory=dict)
-    current: dict[TableId, int] = field(default_factory=dict)
+    current: dict[TableId, int | None] = field(default_factory=dict)  # None: not built yet
 
     @property
     def changed(self) -> bool:
         return any(self.consumed[t] != self.current[t] for t in self.current)
 
+    @property
+    def all_consumed(self) -> bool:
+        return all(v is not None for v in self.consumed.values())
+
     def txns(self, target: TableId) -> dict[str, int]:
-        return {app_id(target, t): v for t, v in self.current.items()}
+        return {app_id(target, t): v for t, v in self.current.items() if v is not None}
 
 
 @dataclass
@@ -106,14 +119,10 @@ class PipelineRunner:
     # -- dispatch -------------------------------------------------------------------------------
     def run_model(self, engine: Engine, model: Model, *, full_refresh: bool = False) -> Outcome:
         inputs = self._inputs(model)
-        missing = [t for t in model.depends_on if t not in inputs.current]
-        if missing:
-            log.info("%s: input %s not built yet, skipped", model.table, ", ".join(map(str, missing)))
-            return Outcome("skipped", details={"reason": f"missing input {missing[0]}"})
         exists = self.store.exists(model.table)
         if exists and not full_refresh and not inputs.changed:
             return Outcome("skipped", details={"reason": "no new input"})
-        incremental = exists and not full_refresh and all(v is not None for v in inputs.consumed.values())
+        incremental = exists and not full_refresh and inputs.all_consumed
         if not incremental or model.kind == "full":
             return self._full(engine, model, inputs)
         try:
@@ -136,10 +145,7 @@ class PipelineRunner:
     def _inputs(self, model: Model) -> Inputs:
         inputs = Inputs()
         for t in model.depends_on:
-            v = self.store.version(t)
-            if v is None:
-                continue
-            inputs.current[t] = v
+            inputs.current[t] = self.store.version(t)
             inputs.consumed[t] = self.store.txn_version(model.table, app_id(model.table, t))
         return inputs
 
@@ -159,8 +165,11 @@ class PipelineRunner:
         return model.sql
 
     def _full(self, engine: Engine, model: Model, inputs: Inputs) -> Outcome:
-        for t in inputs.current:
-            engine.bind_files(t)
+        for t, version in inputs.current.items():
+            if version is None:  # not built yet (no such source data): an empty input
+                engine.bind_arrow(t, empty_input(t))
+            else:
+                engine.bind_files(t)
         rows_in = sum(self._count(engine, t) for t in inputs.current)
         data = engine.query(self.select_sql(model)).to_arrow_reader(batch_size=256_000)
         pcol = self.partition_column(model)
@@ -249,9 +258,17 @@ class PipelineRunner:
             .when_not_matched_insert_all()
             .execute()
         )
+        self.ensure_recorded(model.table, inputs)
         return Outcome("incremental", rows_in=rows_in, rows_out=changes.num_rows)
 
     # -- helpers --------------------------------------------------------------------------------
+    def ensure_recorded(self, table: TableId, inputs: Inputs) -> None:
+        """A MERGE that changes no row commits nothing; record the consumed versions anyway."""
+        txns = inputs.txns(table)
+        recorded = self.store.txn_versions(table, txns)
+        if recorded != txns:
+            self.store.append(table, self._empty_like(table), txns=txns)
+
     def _count(self, engine: Engine, t: TableId) -> int:
         return engine.scalar(f"SELECT count(*) FROM {t.fqn}")
 

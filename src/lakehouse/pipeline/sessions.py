@@ -80,6 +80,7 @@ def run_sessions_incremental(runner: PipelineRunner, engine: Engine, model: Mode
         .when_not_matched_insert(updates=values, predicate="s._action = 'upsert'")
         .execute()
     )
+    runner.ensure_recorded(model.table, inputs)
     n_new = engine.scalar("SELECT count(*) FROM __sessions")
     n_old = engine.scalar("SELECT count(*) FROM __old")
     return Outcome(

@@ -2,8 +2,9 @@
 
 One in-process DuckDB database (memory and thread limits from settings, external access
 disabled and configuration locked once set up) serves a small pool of connections. Each
-connection has the lake tables it has used registered as Arrow datasets (lazy scans of the
-Delta table's current files) under internal names, plus temp views that mask PII columns.
+connection has the lake tables it has used registered under internal names: small tables
+(gold aggregates) as in-memory Arrow tables read once per Delta version, big ones as lazy
+Arrow datasets over the version's files, plus temp views that mask PII columns.
 The current Delta version of a table is re-checked at most every `refresh_s` seconds, and a
 connection re-registers a table only when its version changed: a warm query does no Delta
 log I/O at all. The SQL was validated and its table references rewritten to these internal
@@ -18,9 +19,11 @@ import queue
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -32,9 +35,18 @@ from lakehouse.query.safety import ParsedQuery
 from lakehouse.storage.delta import DeltaStore
 from lakehouse.storage.names import TableId
 
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
 log = logging.getLogger(__name__)
 
 Masks = Mapping[TableId, Sequence[str]]
+Source = ds.Dataset | pa.Table
+
+# Tables up to this size on disk are read into memory once per version and shared by every
+# connection (DuckDB scans an in-memory Arrow table ~10x faster than a lazy dataset); bigger
+# tables stay lazy datasets so memory stays bounded.
+MATERIALIZE_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,9 +86,73 @@ class _Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class _ResultCache:
+    """LRU of small query results keyed by (SQL, table versions, masks); 0 entries disables it."""
+
+    MAX_ROWS = 10_000
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[object, pa.Table] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object) -> pa.Table | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: object, table: pa.Table) -> None:
+        if self.size <= 0 or table.num_rows > self.MAX_ROWS:
+            return
+        with self._lock:
+            self._items[key] = table
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+class _Watchdog:
+    """One thread that interrupts connections past their deadline (cheaper than a timer per query)."""
+
+    def __init__(self, tick_s: float = 0.02) -> None:
+        self._armed: dict[int, tuple[_Slot, int, float]] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._tick_s = tick_s
+        self._thread = threading.Thread(target=self._run, name="duckdb-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, slot: _Slot, ticket: int, deadline: float) -> None:
+        with self._lock:
+            self._armed[id(slot)] = (slot, ticket, deadline)
+
+    def disarm(self, slot: _Slot) -> None:
+        with self._lock:
+            self._armed.pop(id(slot), None)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=1)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._tick_s):
+            now = time.monotonic()
+            with self._lock:
+                due = [(s, t) for s, t, d in self._armed.values() if d <= now]
+            for slot, ticket in due:
+                with slot.lock:  # the ticket guards against interrupting the slot's next query
+                    if slot.ticket == ticket:
+                        slot.con.interrupt()
+
+
 class QueryEngine:
-    def __init__(self, settings: Settings, store: DeltaStore, *, pool_size: int = 8, refresh_s: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, store: DeltaStore, *, pool_size: int = 8, refresh_s: float = 1.0,
+        materialize_max_bytes: int = MATERIALIZE_MAX_BYTES, result_cache_size: int = 256,
+    ) -> None:
         self.settings = settings
+        self.materialize_max_bytes = materialize_max_bytes
         self.store = store
         self.refresh_s = refresh_s
         threads = settings.duckdb_threads or os.cpu_count() or 2
@@ -88,14 +164,17 @@ class QueryEngine:
         self._pool: queue.LifoQueue[_Slot] = queue.LifoQueue()
         for _ in range(pool_size):
             self._pool.put(_Slot(self._db.cursor()))
-        self._current: dict[TableId, tuple[float, int, ds.Dataset]] = {}
+        self._current: dict[TableId, tuple[float, int, Source]] = {}
+        self._watchdog = _Watchdog()
+        self._cache = _ResultCache(result_cache_size)
         self._current_lock = threading.Lock()
 
     def close(self) -> None:
+        self._watchdog.stop()
         self._db.close()
 
     # -- table versions ---------------------------------------------------------------------
-    def current(self, t: TableId) -> tuple[int, ds.Dataset]:
+    def current(self, t: TableId) -> tuple[int, Source]:
         now = time.monotonic()
         with self._current_lock:
             hit = self._current.get(t)
@@ -105,10 +184,17 @@ class QueryEngine:
             raise TableNotBuiltError(t.fqn)
         dt = self.store.open(t)
         version = dt.version()
-        dataset = hit[2] if hit and hit[1] == version else dt.to_pyarrow_dataset()
+        dataset = hit[2] if hit and hit[1] == version else self._load(dt)
         with self._current_lock:
             self._current[t] = (now, version, dataset)
         return version, dataset
+
+    def _load(self, dt: DeltaTable) -> Source:
+        dataset = dt.to_pyarrow_dataset()
+        sizes = dt.get_add_actions(flatten=True).column("size_bytes").to_pylist()
+        if sum(x or 0 for x in sizes) <= self.materialize_max_bytes:
+            return dataset.to_table()
+        return dataset
 
     def invalidate(self, t: TableId | None = None) -> None:
         with self._current_lock:
@@ -126,7 +212,7 @@ class QueryEngine:
         finally:
             self._pool.put(slot)
 
-    def _bind(self, slot: _Slot, t: TableId, masks: Masks) -> None:
+    def _bind(self, slot: _Slot, t: TableId, masks: Masks) -> int:
         version, dataset = self.current(t)
         name = internal_name(t)
         if slot.versions.get(t) != version:
@@ -141,20 +227,13 @@ class QueryEngine:
                     f'SELECT * {_replace(cols)} FROM "{name}"'
                 )
                 slot.masked[t] = cols
+        return version
 
     def _execute(self, slot: _Slot, sql: str, timeout_s: float) -> pa.Table:
         with slot.lock:
             slot.ticket += 1
             ticket = slot.ticket
-
-        def stop() -> None:
-            with slot.lock:
-                if slot.ticket == ticket:
-                    slot.con.interrupt()
-
-        timer = threading.Timer(timeout_s, stop)
-        timer.daemon = True
-        timer.start()
+        self._watchdog.arm(slot, ticket, time.monotonic() + timeout_s)
         try:
             rel = slot.con.sql(sql)
             if rel is None:
@@ -170,7 +249,7 @@ class QueryEngine:
         except duckdb.Error as e:
             raise QueryError(_public_message(e)) from None
         finally:
-            timer.cancel()
+            self._watchdog.disarm(slot)
             with slot.lock:
                 slot.ticket += 1
 
@@ -180,11 +259,15 @@ class QueryEngine:
         masks = masks or {}
         t0 = time.perf_counter()
         with self._slot() as slot:
-            for t in parsed.tables:
-                self._bind(slot, t, masks)
+            versions = tuple(self._bind(slot, t, masks) for t in parsed.tables)
             body = parsed.render(lambda t: ("", internal_name(t, masked=t in masks)))
             sql = f"SELECT * FROM ({body}) AS _q LIMIT {max_rows + 1}"
-            table = self._execute(slot, sql, timeout_s)
+            # Same text over the same table versions and masks gives the same rows: reuse them.
+            key = (sql, versions, tuple(sorted((t.fqn, tuple(m)) for t, m in masks.items())))
+            table = self._cache.get(key)
+            if table is None:
+                table = self._execute(slot, sql, timeout_s)
+                self._cache.put(key, table)
         return _result(table, max_rows, t0, parsed.tables)
 
     def preview(
