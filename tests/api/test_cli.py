@@ -24,7 +24,7 @@ def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert who is not None and who.role.name == "analyst"
     listed = runner.invoke(keys.app, ["list"])
     assert "ci" in listed.output and token not in listed.output
-    key_id = store.keys()[0].key_id
+    key_id = store.api_keys()[0].key_id
     assert runner.invoke(keys.app, ["revoke", key_id]).exit_code == 0
     assert KeyRing(store).verify(token) is None
     assert runner.invoke(keys.app, ["revoke", key_id]).exit_code == 1

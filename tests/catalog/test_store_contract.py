@@ -66,7 +66,7 @@ def test_latest_quality_per_check(metadata: MetadataStore) -> None:
 def test_keys_hashed_verified_and_revoked(metadata: MetadataStore) -> None:
     ring = KeyRing(metadata, cache_s=0)
     new = ring.create("analyst", name="alice")
-    stored = metadata.keys()
+    stored = metadata.api_keys()
     assert [k.name for k in stored] == ["alice"] and new.token not in {k.key_hash for k in stored}
     who = ring.verify(new.token)
     assert who is not None and who.role.name == "analyst" and who.name == "alice"

@@ -37,7 +37,7 @@ def create(
 def list_keys() -> None:
     """List keys (never their secret)."""
     table = Table("key id", "name", "role", "created", "revoked")
-    for k in _ring().store.keys():
+    for k in _ring().store.api_keys():
         table.add_row(k.key_id, k.name, k.role, f"{k.created_at:%Y-%m-%d %H:%M}",
                       f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
     console.print(table)
