@@ -27,8 +27,8 @@ dev: $(DEV_STAMP) ## Install with the test and lint tools
 demo: $(STAMP) ## Run the main job: simulate -> ingest -> transform -> summary (lake in ./lakehouse_data)
 	$(BIN)/lakehouse demo
 
-test: $(DEV_STAMP) ## Run the test suite (Kafka/PostgreSQL tests need `make services`)
-	$(BIN)/pytest -q
+test: $(DEV_STAMP) ## Run the tests, starting the real Kafka and PostgreSQL they use (scripts/run-tests.sh)
+	VENV=$(VENV) bash scripts/run-tests.sh
 
 lint: $(DEV_STAMP) ## ruff + mypy --strict
 	$(BIN)/ruff check src tests bench

@@ -154,18 +154,26 @@ log.segment.bytes=67108864
 log.retention.check.interval.ms=60000
 offsets.topic.segment.bytes=10485760
 transaction.state.log.segment.bytes=10485760
+# Internal topics default to 50 partitions each; loading ~100 coordinator
+# partitions dominates restart time on a small machine. Only applies when the
+# topics are first created (i.e. on a freshly formatted data dir).
+offsets.topic.num.partitions=5
+transaction.state.log.num.partitions=5
+share.coordinator.state.topic.num.partitions=5
 EOF
 }
 
-format_storage() {
-    if [[ -f "$DATA/meta.properties" ]]; then
-        local formatted
-        formatted="$(cat "$FORMATTED_CTRL_FILE" 2>/dev/null || echo "$CONTROLLER_PORT")"
-        if [[ "$formatted" != "$CONTROLLER_PORT" ]]; then
-            die "data dir was formatted with controller port $formatted, now $CONTROLLER_PORT; use the old port or reset with: rm -rf '$KAFKA_HOME/data'"
-        fi
-        return 0
+check_controller_port() {
+    [[ -f "$DATA/meta.properties" ]] || return 0
+    local formatted
+    formatted="$(cat "$FORMATTED_CTRL_FILE" 2>/dev/null || echo "$CONTROLLER_PORT")"
+    if [[ "$formatted" != "$CONTROLLER_PORT" ]]; then
+        die "data dir was formatted with controller port $formatted, now $CONTROLLER_PORT; use the old port or reset with: rm -rf '$KAFKA_HOME/data'"
     fi
+}
+
+format_storage() {
+    [[ -f "$DATA/meta.properties" ]] && return 0
     [[ -s "$CLUSTER_ID_FILE" ]] ||
         java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid >"$CLUSTER_ID_FILE"
     echo "Formatting KRaft storage in $DATA (cluster id $(cat "$CLUSTER_ID_FILE")) ..."
@@ -206,6 +214,7 @@ cmd_start() {
         die "port $PORT or $CONTROLLER_PORT on $HOST is already in use by another process (set LAKEHOUSE_KAFKA_PORT / LAKEHOUSE_KAFKA_CONTROLLER_PORT)"
     fi
 
+    check_controller_port
     check_java
     resolve_libs
     write_props
