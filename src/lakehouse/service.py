@@ -85,6 +85,10 @@ class Lakehouse:
             from lakehouse.ingest.files import FileIngestor
 
             report = FileIngestor(self.settings, self.store).run(sources, progress)
+        elif source == "kafka":
+            from lakehouse.ingest.kafka import KafkaIngestor
+
+            report = KafkaIngestor(self.settings, self.store).run(sources, progress=progress, follow=follow)
         else:
             raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
         return self._finish(report)
