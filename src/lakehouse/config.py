@@ -39,6 +39,10 @@ class ApiSettings(BaseModel):
     query_timeout_s: float = Field(default=10.0, gt=0)
     query_max_rows: int = Field(default=10_000, ge=1)
     preview_default_limit: int = Field(default=100, ge=1)
+    pool_size: int = Field(default=8, ge=1)  # DuckDB connections serving queries
+    materialize_max_mb: int = Field(default=64, ge=0)  # tables up to this size are served from memory
+    result_cache_size: int = Field(default=256, ge=0)  # cached query results (per table versions)
+    key_cache_s: float = Field(default=5.0, ge=0)  # how long a verified API key is trusted
 
 
 class Settings(BaseSettings):
@@ -61,6 +65,8 @@ class Settings(BaseSettings):
     )
     landing_path: Path | None = None
     metadata_url: str | None = None
+    # OpenLineage events go to <logs>/openlineage.ndjson, and also here when set (Marquez, DataHub).
+    openlineage_url: str | None = None
     # Ingestion reads landing files in chunks of this many bytes: memory is bounded by it,
     # not by the size of a file or of the landing zone.
     ingest_chunk_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

@@ -80,10 +80,22 @@ def _leaves(node: Node) -> Iterable[tuple[TableId, str]]:
         if not n.downstream and isinstance(n.source, exp.Table):
             t = _table_of(n.source)
             if t is not None:
-                yield t, n.name.rsplit(".", 1)[-1]
+                yield t, n.name.rsplit(".", 1)[-1].strip('"')
 
 
 def model_lineage(target: TableId, sql: str, lookup: SchemaLookup = lambda t: None) -> ModelLineage:
+    # sqlglot logs a warning per column it cannot trace through a derived table; those
+    # columns are reported in `untraced` instead, so keep its log quiet here.
+    sqlglot_log = logging.getLogger("sqlglot")
+    level = sqlglot_log.level
+    sqlglot_log.setLevel(logging.ERROR)
+    try:
+        return _model_lineage(target, sql, lookup)
+    finally:
+        sqlglot_log.setLevel(level)
+
+
+def _model_lineage(target: TableId, sql: str, lookup: SchemaLookup) -> ModelLineage:
     tree = sqlglot.parse_one(sql, read="duckdb")
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     upstream = sorted(

@@ -49,7 +49,7 @@ class Governance:
         self.settings = settings
         self.store = store
         self.metadata = metadata or MetadataStore.open(settings.metadata_dsn)
-        self.keys = KeyRing(self.metadata)
+        self.keys = KeyRing(self.metadata, cache_s=settings.api.key_cache_s)
         self.audit = AuditLog(self.metadata)
         self._engine: QueryEngine | None = None
         self._lock = threading.Lock()
@@ -60,7 +60,12 @@ class Governance:
     def engine(self) -> QueryEngine:
         with self._lock:
             if self._engine is None:
-                self._engine = QueryEngine(self.settings, self.store)
+                api = self.settings.api
+                self._engine = QueryEngine(
+                    self.settings, self.store, pool_size=api.pool_size,
+                    materialize_max_bytes=api.materialize_max_mb * 1024 * 1024,
+                    result_cache_size=api.result_cache_size,
+                )
             return self._engine
 
     def close(self) -> None:
@@ -246,7 +251,7 @@ class Governance:
                 return [(f.name, str(f.type)) for f in info.schema], info.version
 
             events = build_events(report, namespace, graph, facts)
-            client = make_client(self.settings.logs_path, getattr(self.settings, "openlineage_url", None))
+            client = make_client(self.settings.logs_path, self.settings.openlineage_url)
             for ev in events:
                 client.emit(ev)
             client.close(5.0)

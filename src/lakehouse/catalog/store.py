@@ -188,7 +188,7 @@ class MetadataStore:
         with self._session() as s:
             return s.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()
 
-    def keys(self) -> list[ApiKey]:
+    def api_keys(self) -> list[ApiKey]:
         with self._session() as s:
             return list(s.scalars(select(ApiKey).order_by(ApiKey.created_at)))
 

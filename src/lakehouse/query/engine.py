@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Masks = Mapping[TableId, Sequence[str]]
-Source = ds.Dataset | pa.Table
+Source: TypeAlias = "ds.Dataset | pa.Table"
 
 # Tables up to this size on disk are read into memory once per version and shared by every
 # connection (DuckDB scans an in-memory Arrow table ~10x faster than a lazy dataset); bigger

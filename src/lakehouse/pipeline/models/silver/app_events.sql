@@ -22,7 +22,7 @@ SELECT
     _rescued_data
 FROM (
     SELECT
-        *,
+        * EXCLUDE (event_date),
         "timestamp" AS event_timestamp,
         CAST("timestamp" AS DATE) AS event_date,
         date_trunc('hour', "timestamp") AS event_hour,

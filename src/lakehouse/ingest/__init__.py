@@ -1,0 +1,1 @@
+"""Sources into bronze: landing-zone files and Kafka, exactly once."""

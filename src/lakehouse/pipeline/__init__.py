@@ -1,0 +1,1 @@
+"""Silver and gold SQL models, their registry, engine and incremental runner."""

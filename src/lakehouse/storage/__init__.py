@@ -1,0 +1,1 @@
+"""Lake tables: names, Delta access."""
