@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import make_settings
 
 from lakehouse.config import Settings
 from lakehouse.service import Lakehouse
+from support import make_settings
 
 
 @pytest.fixture

@@ -179,5 +179,5 @@ class Lakehouse:
         try:
             gov.record_run(report)
             gov.emit_lineage(report)
-        except Exception:  # noqa: BLE001 - recording must not fail the job it records
+        except Exception:
             log.warning("could not record run %s in the metadata store", report.run_id, exc_info=True)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from support import land, rows
-
 from lakehouse.service import Lakehouse
+from support import land, rows
 
 
 def change(op: str, seq: int, uid: str, plan: str | None = None, email: str | None = None) -> dict[str, object]:

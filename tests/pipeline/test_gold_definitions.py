@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import land, rows
 
 from lakehouse.service import Lakehouse
+from support import land, rows
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 TYPES = ["app_open", "page_view", "click", "purchase", "bogus"]  # bogus: invalid, excluded from gold

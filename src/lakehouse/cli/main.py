@@ -44,10 +44,11 @@ def _register_optional() -> None:
         app.add_typer(keys.app, name="keys", help="Create, list and revoke API keys.")
         app.command(name="serve", help="Serve the REST API (default 127.0.0.1:8888).")(serve.serve)
     except ImportError as exc:  # pragma: no cover - depends on the install
+        missing = exc.name or "fastapi"
 
         @app.command(name="serve", help="Serve the REST API (needs: pip install 'lakehouse[api]').")
         def _serve_missing() -> None:
-            raise LakehouseError(f"the API needs extra packages ({exc.name})", hint="pip install 'lakehouse[api]'")
+            raise LakehouseError(f"the API needs extra packages ({missing})", hint="pip install 'lakehouse[api]'")
 
 
 _register_optional()

@@ -9,7 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lakehouse.cli.render import console, ingest_summary, progress_bar, tables_table, transform_summary
+from lakehouse.cli.render import (
+    console,
+    ingest_summary,
+    progress_bar,
+    tables_table,
+    transform_summary,
+)
 from lakehouse.config import SOURCES
 from lakehouse.exceptions import InputError
 from lakehouse.service import Lakehouse

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,6 +34,16 @@ class BatchResult:
 
 def new_batch_id() -> str:
     return uuid.uuid4().hex[:16]
+
+
+def constant(value: object, n: int, type_: pa.DataType) -> pa.Array:
+    """`n` copies of one value, built without a Python object per row."""
+    return pa.repeat(pa.scalar(value, type_), n) if hasattr(pa, "repeat") else _repeat(value, n, type_)
+
+
+def _repeat(value: object, n: int, type_: pa.DataType) -> pa.Array:
+    one = pa.array([value], type_)
+    return one.take(pa.array(np.zeros(n, dtype=np.int32))) if n else one.slice(0, 0)
 
 
 class BronzeWriter:
@@ -62,14 +73,14 @@ class BronzeWriter:
         if bad.num_rows:
             q = pa.table(
                 {
-                    "source": pa.array([source] * bad.num_rows, pa.string()),
+                    "source": constant(source, bad.num_rows, pa.string()),
                     "_source": bad_labels,
                     "position": bad.column("position"),
                     "raw": bad.column("raw").cast(pa.large_string()),
                     "reason": bad.column("reason"),
-                    "_ingested_at": pa.array([now.as_py()] * bad.num_rows, now.type),
-                    "_batch_id": pa.array([batch_id] * bad.num_rows, pa.string()),
-                    "ingest_date": pa.array([now.as_py().date()] * bad.num_rows, pa.date32()),
+                    "_ingested_at": constant(now.as_py(), bad.num_rows, now.type),
+                    "_batch_id": constant(batch_id, bad.num_rows, pa.string()),
+                    "ingest_date": constant(now.as_py().date(), bad.num_rows, pa.date32()),
                 },
                 schema=QUARANTINE_SCHEMA,
             )
@@ -99,8 +110,8 @@ class BronzeWriter:
                 pa.timestamp("us", tz="UTC")
             )
         time_col = cols[sch.time_field]
-        cols["_ingested_at"] = pa.array([now.as_py()] * n, now.type) if n else pa.array([], now.type)
+        cols["_ingested_at"] = constant(now.as_py(), n, now.type)
         cols["_source"] = labels
-        cols["_batch_id"] = pa.array([batch_id] * n, pa.string())
+        cols["_batch_id"] = constant(batch_id, n, pa.string())
         cols["event_date"] = pc.cast(time_col, pa.date32())
         return pa.table({f.name: cols[f.name] for f in target}, schema=target)

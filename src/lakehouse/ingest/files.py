@@ -165,18 +165,16 @@ class FileIngestor:
         line_no = lines.column("position").to_numpy()
         bronze_from = np.array([p.bronze_at for _, p in batch], dtype=np.int64)
         quarantine_from = np.array([max(p.bronze_at, p.quarantine_at) for _, p in batch], dtype=np.int64)
-        rels = np.array([seg.file.rel for seg, _ in batch], dtype=object)
+        rels = pa.array([seg.file.rel for seg, _ in batch], pa.string())
 
         def keep_and_label(t: pa.Table, floor: np.ndarray) -> tuple[pa.Table, pa.Array, pa.Array]:
             idx = t.column("position").to_numpy()
             keep = offsets[idx] >= floor[file_idx[idx]]
             t = t.filter(pa.array(keep))
             idx = idx[keep]
-            labels = pc.binary_join_element_wise(
-                pa.array(rels[file_idx[idx]], pa.string()),
-                pa.array(line_no[idx]).cast(pa.string()),
-                ":",
-            )
+            # file path per row through a dictionary: no Python string per row
+            paths = pa.DictionaryArray.from_arrays(pa.array(file_idx[idx]), rels).cast(pa.string())
+            labels = pc.binary_join_element_wise(paths, pa.array(line_no[idx]).cast(pa.string()), ":")
             return t, labels, pa.array(line_no[idx])
 
         good, good_labels, _ = keep_and_label(good, bronze_from)

@@ -14,10 +14,13 @@ import json
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakehouse.ingest.landing import INVALID_UTF8
 from lakehouse.ingest.schemas import SourceSchema
 
+# key -> its value as sent, for the `_rescued_data` object.
+_RESCUE_PAIR = """lambda x: {'k': x, 'v': json_extract(j, '$."' || replace(x, '"', '\\"') || '"')}"""
 
 _FRIENDLY = {"TIMESTAMPTZ": "timestamp", "BIGINT": "integer", "INTEGER": "integer", "DOUBLE": "number"}
 
@@ -70,7 +73,7 @@ class RecordParser:
                     f"WHEN s.{_q(f.name)} IS NULL "
                     f"THEN {_lit(f'required field {f.name!r} is not a valid {_friendly(f.duck_type)}')}"
                 )
-        for col, path, duck, _ in sch.derived:
+        for _col, path, duck, _ in sch.derived:
             reasons.append(
                 f"WHEN TRY_CAST(json_extract_string(j, {_lit(path)}) AS {duck}) IS NULL "
                 f"THEN {_lit(f'missing or invalid required field {path[2:]!r}')}"
@@ -82,6 +85,10 @@ class RecordParser:
             if not f.required
         ]
         mismatch = f"list_filter([{', '.join(mismatch_items)}], lambda x: x IS NOT NULL)" if mismatch_items else "[]"
+        # Cheap test first: more keys than the contract has, or an optional typed field nulled.
+        mismatch_any = " OR ".join(
+            f"(s.{_q(f.name)} IS NULL AND {present(f.name)})" for f in typed if not f.required
+        ) or "false"
         derived_cols = "".join(
             f", TRY_CAST(json_extract_string(j, {_lit(path)}) AS {duck}) AS {_q(col)}"
             for col, path, duck, _ in sch.derived
@@ -93,7 +100,10 @@ WITH p AS (
     SELECT position, line, CASE WHEN json_valid(line) THEN line END AS j
     FROM batch WHERE trim(line) <> ''
 ), o AS (
-    SELECT position, line, j, j IS NOT NULL AS ok, json_type(j) AS jt FROM p
+    -- Valid JSON whose first character is a brace is an object: no second parse to ask its type.
+    SELECT position, line, j, j IS NOT NULL AS ok,
+        CASE WHEN j IS NULL THEN NULL WHEN starts_with(ltrim(j), '{{') THEN 'OBJECT' ELSE 'OTHER' END AS jt
+    FROM p
 ), t AS (
     SELECT position, line, ok, coalesce(jt, '') AS jt,
         CASE WHEN jt = 'OBJECT' THEN j END AS j,
@@ -101,35 +111,33 @@ WITH p AS (
         json_keys(CASE WHEN jt = 'OBJECT' THEN j END) AS k
     FROM o
 ), c AS (
-    SELECT *, CASE {' '.join(reasons)} ELSE NULL END AS reason FROM t
+    SELECT *, CASE {' '.join(reasons)} ELSE NULL END AS reason,
+        list_filter(k, lambda x: x NOT IN ({known})) AS unknown
+    FROM t
 )
-SELECT position, line, reason, {select_fields}{derived_cols},
-    CASE WHEN reason IS NULL THEN
-        list_concat(list_filter(k, lambda x: x NOT IN ({known})), {mismatch})
-    END AS rescue_keys
+SELECT position, reason,
+    CASE WHEN reason IS NOT NULL THEN rtrim(replace(line, {_lit(INVALID_UTF8)}, ''), chr(13) || chr(10)) END AS raw,
+    {select_fields}{derived_cols},
+    CASE WHEN reason IS NULL AND (len(unknown) > 0 OR {mismatch_any}) THEN
+        to_json(map_from_entries(list_transform(
+            list_concat(unknown, {mismatch}),
+            {_RESCUE_PAIR}
+        )))::VARCHAR
+    END AS _rescued_data
 FROM c
 """
 
     def parse(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """Return (good rows with `_rescued_data`, bad rows as position/raw/reason)."""
+        """Return (good rows with `_rescued_data`, bad rows as position/raw/reason).
+
+        One query, one pass; rows keep their input order (DuckDB preserves insertion order).
+        """
         self.con.register("batch", batch)
         try:
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {self.sql}")
+            out = self.con.sql(self.sql).to_arrow_table()
         finally:
             self.con.unregister("batch")
-        cols = ", ".join(_q(n) for n in self.schema.names)
-        cols += "".join(f", {_q(c)}" for c, *_ in self.schema.derived)
-        good = self.con.sql(
-            f"""SELECT position, {cols},
-                CASE WHEN len(rescue_keys) > 0 THEN to_json(map_from_entries(list_transform(
-                    rescue_keys, lambda x: {{'k': x, 'v': json_extract(line, '$."' || replace(x, '"', '\\"') || '"')}})))::VARCHAR
-                END AS _rescued_data
-            FROM parsed WHERE reason IS NULL ORDER BY position"""
-        ).to_arrow_table()
-        bad = self.con.sql(
-            "SELECT position, rtrim(replace(line, $m, ''), chr(13) || chr(10)) AS raw, reason "
-            "FROM parsed WHERE reason IS NOT NULL ORDER BY position",
-            params={"m": INVALID_UTF8},
-        ).to_arrow_table()
-        self.con.execute("DROP TABLE parsed")
+        is_bad = pc.is_valid(out.column("reason"))
+        bad = out.filter(is_bad).select(["position", "raw", "reason"])
+        good = out.filter(pc.invert(is_bad)).drop_columns(["reason", "raw"])
         return good, bad

@@ -58,7 +58,7 @@ class Engine:
         `name` binds the same data under another view name instead of `layer.table`.
         """
         dt = self.store.open(table)
-        schema = pa.schema(dt.schema().to_arrow())  # type: ignore[arg-type]
+        schema = pa.schema(dt.schema().to_arrow())
         parts = list(dt.metadata().partition_columns)
         paths = dt.file_uris() if files is None else files
         paths = [p.removeprefix("file://") for p in paths]

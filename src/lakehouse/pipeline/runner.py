@@ -276,4 +276,4 @@ class PipelineRunner:
         return self.store.info(t).rows
 
     def _empty_like(self, t: TableId) -> pa.Table:
-        return pa.schema(self.store.open(t).schema().to_arrow()).empty_table()  # type: ignore[arg-type]
+        return pa.schema(self.store.open(t).schema().to_arrow()).empty_table()

@@ -57,7 +57,7 @@ def run_sessions_incremental(runner: PipelineRunner, engine: Engine, model: Mode
     engine.bind_files(clicks, name="__all_clicks")
     engine.bind_sql(
         clicks,
-        f"""SELECT c.* FROM __all_clicks AS c
+        """SELECT c.* FROM __all_clicks AS c
             JOIN __window AS w ON c.user_id = w.user_id
                 AND c.click_timestamp >= w.w_lo AND c.click_timestamp <= w.w_hi""",
     )

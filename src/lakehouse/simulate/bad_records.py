@@ -15,6 +15,7 @@ Kinds, and where the lakehouse must put them:
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 
@@ -56,7 +57,7 @@ class Injected:
 
     @property
     def records(self) -> int:
-        return self.rows.num_rows + len(self.raw_lines)
+        return int(self.rows.num_rows) + len(self.raw_lines)
 
 
 def _to_obj(row: dict[str, object], source: str) -> dict[str, object]:
@@ -69,7 +70,7 @@ def _to_obj(row: dict[str, object], source: str) -> dict[str, object]:
 
 def inject(source: str, table: pa.Table, fraction: float, rng: np.random.Generator) -> Injected:
     n = table.num_rows
-    per_kind = int(round(n * fraction / len(KINDS))) if fraction > 0 else 0
+    per_kind = round(n * fraction / len(KINDS)) if fraction > 0 else 0
     counts = dict.fromkeys(KINDS, 0)
     if per_kind == 0 or n < 10 * len(KINDS):
         return Injected(rows=table, tail_from=n, raw_lines=[], kinds=counts)
@@ -120,7 +121,7 @@ def drop_private(table: pa.Table) -> pa.Table:
 
 def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
     edges = np.linspace(0, n, parts + 1).astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
 __all__ = ["KINDS", "Injected", "drop_private", "inject", "split_rows"]

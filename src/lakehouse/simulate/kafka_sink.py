@@ -8,6 +8,7 @@ produce a report; `write` returns after every message of the call is acknowledge
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -98,11 +99,11 @@ class KafkaSink:
             return {"source", "before", "after"} <= set(rows.column_names)
         return "user_id" in rows.column_names
 
-    def _produce(self, topic: str, values: list[str] | list[bytes], keys: list[str | None] | None) -> None:
+    def _produce(self, topic: str, values: Sequence[str | bytes], keys: Sequence[str | None] | None) -> None:
         producer = self.producer
         produce = producer.produce
         poll = producer.poll
-        ks = keys if keys is not None else [None] * len(values)
+        ks: Sequence[str | None] = keys if keys is not None else [None] * len(values)
         for i, (v, k) in enumerate(zip(values, ks, strict=True)):
             try:
                 produce(topic, v, k)

@@ -200,7 +200,7 @@ def _service_logs(
             "method": pa.array(np.where(ep == 3, "POST", "GET")),
             "status_code": pa.array(status.astype(np.int32)),
             "latency_ms": pa.array(np.round(latency, 2)),
-            "user_id": pa.array(np.where(has_user, uid, None), pa.string()),
+            "user_id": pa.array(uid, pa.string(), mask=~has_user),
             "trace_id": ids(f"tr-{tag}-", n),
             "level": pa.array(np.where(status >= 500, "ERROR", np.where(status >= 400, "WARN", "INFO"))),
         }
@@ -253,9 +253,9 @@ def _cdc(rng: np.random.Generator, users: Users, tx: pa.Table, start_us: int, en
     uid = users.ids[all_user]
     email = np.array([f"{u}{'' if v == 0 else '.' + str(v)}@example.com" for u, v in zip(uid, email_v, strict=True)], dtype=object)
     image = _user_images(uid, email, users.country[all_user], plan, users.created_us[all_user], all_ts)
-    before = np.where(prev >= 0, image[np.maximum(prev, 0)], None)
-    after = np.where(all_op == "d", None, image)
-    before = np.where(np.isin(all_op, ["c", "r"]), None, before)
+    none = np.full(len(image), None, dtype=object)
+    before = np.where((prev >= 0) & ~np.isin(all_op, ["c", "r"]), image[np.maximum(prev, 0)], none)
+    after = np.where(all_op == "d", none, image)
 
     # orders: created with the transaction, then updated to its final status.
     n_tx = tx.num_rows
@@ -277,8 +277,11 @@ def _cdc(rng: np.random.Generator, users: Users, tx: pa.Table, start_us: int, en
     bef = np.concatenate([before, o_before])
     aft = np.concatenate([after, o_after])
     order = np.lexsort((np.arange(len(t_all)), t_all))
-    # The log sequence number grows with time across runs, like a database's LSN.
-    seq = t_all[order].astype(np.int64)
+    # The log sequence number is unique and grows with time across runs, like a database's
+    # LSN: microseconds x 1000 + the change's rank among changes in the same microsecond.
+    t_sorted = t_all[order].astype(np.int64)
+    first = np.searchsorted(t_sorted, t_sorted, side="left")
+    seq = t_sorted * 1000 + (np.arange(len(t_sorted)) - first)
     ts_ms = t_all[order] // 1000
     src = [
         f'{{"db":"app","table":"{t}","seq":{s},"ts_ms":{m}}}'

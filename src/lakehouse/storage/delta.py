@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError as DeltaNotFound
+from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import TableNotFoundError as DeltaNotFound
 
 from lakehouse.config import Settings
 from lakehouse.exceptions import CommitConflictError, TableNotBuiltError
@@ -170,18 +171,18 @@ class DeltaStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         props = _commit_props(txns, metadata)
         exists = self.exists(table)
+        options: dict[str, Any] = {
+            "mode": mode,
+            "partition_by": list(partition_by) if partition_by and not exists else None,
+            "schema_mode": "merge" if exists and mode == "append" else None,
+            "writer_properties": self._writer_props,
+            "commit_properties": props,
+            "configuration": configuration if not exists else None,
+        }
+        if mode == "overwrite" and exists and predicate:
+            options["predicate"] = predicate
         try:
-            write_deltalake(
-                str(path),
-                data,
-                mode=mode,  # type: ignore[arg-type]
-                partition_by=list(partition_by) if partition_by and not exists else None,
-                predicate=predicate if exists else None,
-                schema_mode="merge" if exists and mode == "append" else None,
-                writer_properties=self._writer_props,
-                commit_properties=props,
-                configuration=configuration if not exists else None,
-            )
+            write_deltalake(str(path), data, **options)
         except CommitFailedError as exc:
             raise CommitConflictError(f"commit to {path} lost a race: {exc}") from exc
         return DeltaTable(str(path)).version()
@@ -223,7 +224,7 @@ class DeltaStore:
             size_bytes=int(size),
             partition_columns=list(dt.metadata().partition_columns),
             last_modified=datetime.fromtimestamp(ts / 1000, tz=UTC) if ts else None,
-            schema=pa.schema(dt.schema().to_arrow()),  # type: ignore[arg-type]
+            schema=pa.schema(dt.schema().to_arrow()),
         )
 
     def history(self, table: TableId, limit: int | None = None) -> list[dict[str, Any]]:

@@ -16,8 +16,17 @@ from lakehouse.config import Settings
 from lakehouse.exceptions import BrokerUnavailableError, LakehouseError
 
 try:
-    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-    from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
+    from confluent_kafka import (
+        OFFSET_BEGINNING,
+        Consumer,
+        KafkaError,
+        KafkaException,
+        Producer,
+        TopicPartition,
+    )
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin._metadata import ClusterMetadata
+    from confluent_kafka.cimpl import NewTopic
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise LakehouseError(
         f"Kafka support needs the confluent-kafka package ({exc.name} is missing)",
@@ -36,11 +45,6 @@ SESSION_TIMEOUT_MS = 10_000
 def app_id(topic: str, partition: int) -> str:
     """The Delta application transaction id that records a partition's next offset."""
     return f"kafka:{topic}:{partition}"
-
-
-def label(topic: str, partition: int) -> str:
-    """`_source` prefix of a partition's rows; the offset follows."""
-    return f"{topic}/{partition}/"
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -152,14 +156,31 @@ def _wait_for_metadata(settings: Settings, client: AdminClient, topics: list[str
         time.sleep(0.1)
 
 
-def high_watermarks(consumer: Consumer, parts: dict[str, list[int]]) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> high watermark (the offset the next produced message gets)."""
-    out: dict[tuple[str, int], int] = {}
+def watermarks(consumer: Consumer, parts: dict[str, list[int]]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(topic, partition) -> (low, high) watermarks; high is the offset the next message gets."""
+    out: dict[tuple[str, int], tuple[int, int]] = {}
     for topic, ps in parts.items():
         for p in ps:
             try:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=CONNECT_TIMEOUT_S)
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=CONNECT_TIMEOUT_S)
             except KafkaException as exc:
                 raise BrokerUnavailableError(f"cannot read the watermarks of {topic}[{p}]: {exc}") from exc
-            out[(topic, p)] = int(high)
+            out[(topic, p)] = (int(low), int(high))
     return out
+
+
+__all__ = [
+    "OFFSET_BEGINNING",
+    "Consumer",
+    "KafkaError",
+    "KafkaException",
+    "Producer",
+    "TopicPartition",
+    "app_id",
+    "cluster_metadata",
+    "consumer_config",
+    "ensure_topics",
+    "producer_config",
+    "topic_partitions",
+    "watermarks",
+]

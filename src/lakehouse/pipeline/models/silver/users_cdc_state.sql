@@ -17,4 +17,4 @@ SELECT
 FROM bronze.cdc_changes
 WHERE source_table = 'users'
     AND json_extract_string(coalesce("after", "before"), '$.id') IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY seq DESC, _ingested_at) = 1
+QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY seq DESC, _ingested_at, _source) = 1

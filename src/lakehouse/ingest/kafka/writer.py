@@ -1,0 +1,81 @@
+"""Commits on a background thread, so parsing and writing one batch overlap consuming the next.
+
+DuckDB and delta-rs release the GIL while they work, so on two cores the consumer loop and
+the commit of the previous batch run side by side. At most `depth` batches wait in the
+queue: memory stays bounded by (depth + 2) batches. Jobs run strictly in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from lakehouse.ingest.kafka.batch import Chunk
+from lakehouse.ingest.kafka.commit import Committed, Committer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    topic: str
+    chunk: Chunk
+    expected: dict[int, int | None]  # partition -> the bronze marker the chunk continues from
+    epochs: dict[int, int]  # partition -> the consumer's seek epoch when the chunk was read
+
+
+@dataclass
+class Done:
+    job: Job
+    result: Committed
+
+
+class CommitWorker:
+    def __init__(self, committers: dict[str, Committer], depth: int = 1) -> None:
+        self.committers = committers
+        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=depth)
+        self._done: list[Done] = []
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="lakehouse-kafka-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        self.raise_if_failed()
+        self._jobs.put(job)  # blocks while `depth` jobs wait: back-pressure on the consumer
+
+    def results(self) -> list[Done]:
+        with self._lock:
+            out, self._done = self._done, []
+        return out
+
+    def wait_idle(self) -> None:
+        self._jobs.join()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self.error is not None:
+                    continue  # after a failure nothing more is committed; the run is failing
+                result = self.committers[job.topic].commit(job.chunk, job.expected)
+                with self._lock:
+                    self._done.append(Done(job, result))
+            except BaseException as exc:
+                log.debug("commit failed", exc_info=True)
+                self.error = exc
+            finally:
+                self._jobs.task_done()
