@@ -8,6 +8,7 @@ import pytest
 
 from lakehouse.config import Settings
 from lakehouse.service import Lakehouse
+
 from support import make_settings
 
 

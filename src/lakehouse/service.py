@@ -103,7 +103,28 @@ class Lakehouse:
             raise InputError(f"unknown layer '{layer}'", hint="use --layer silver or --layer gold")
         runner = PipelineRunner(self.settings, self.store)
         layers = [layer] if layer else ["silver", "gold"]
-        return [self._finish(runner.run_layer(lay, full_refresh=full_refresh, progress=progress)) for lay in layers]
+        reports = []
+        for lay in layers:
+            report = runner.run_layer(lay, full_refresh=full_refresh, progress=progress)
+            report.details["quality"] = self._check_quality(lay, report)
+            reports.append(self._finish(report))
+        return reports
+
+    def _check_quality(self, layer: str, report: RunReport) -> dict[str, dict[str, int]]:
+        """Count every expectation of the layer's tables; failing rows per check and table."""
+        from lakehouse.pipeline.engine import Engine
+        from lakehouse.quality import run_checks
+
+        engine = Engine(self.settings, self.store)
+        try:
+            results = run_checks(engine, self.store, layer)
+        finally:
+            engine.close()
+        self._pending_quality = [(r, report.run_id) for r in results]
+        out: dict[str, dict[str, int]] = {}
+        for r in results:
+            out.setdefault(r.table, {})[r.check] = r.failing_rows
+        return out
 
     # -- tables ---------------------------------------------------------------------------------
     def tables(self, layer: str | None = None) -> list[TableInfo]:
@@ -179,5 +200,8 @@ class Lakehouse:
         try:
             gov.record_run(report)
             gov.emit_lineage(report)
+            for result, run_id in getattr(self, "_pending_quality", []):
+                gov.record_quality(result.table, result.check, result.passed, result.failing_rows, run_id)
+            self._pending_quality = []
         except Exception:
             log.warning("could not record run %s in the metadata store", report.run_id, exc_info=True)

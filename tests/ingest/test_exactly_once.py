@@ -18,6 +18,7 @@ from lakehouse.config import SOURCES, Settings
 from lakehouse.service import Lakehouse
 from lakehouse.simulate import SimulationReport
 from lakehouse.storage.delta import DeltaStore
+
 from support import land, make_settings
 
 START = datetime(2026, 3, 2, tzinfo=UTC)

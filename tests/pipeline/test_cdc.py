@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lakehouse.service import Lakehouse
+
 from support import land, rows
 
 

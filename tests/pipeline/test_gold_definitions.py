@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lakehouse.service import Lakehouse
+
 from support import land, rows
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)

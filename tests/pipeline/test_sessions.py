@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from lakehouse.service import Lakehouse
+
 from support import land, rows
 
 T0 = datetime(2026, 3, 1, 23, 45, tzinfo=UTC)
