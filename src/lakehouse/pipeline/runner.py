@@ -184,9 +184,7 @@ class PipelineRunner:
 
     def _unique_key(self, engine: Engine, model: Model, inputs: Inputs) -> Outcome:
         (source,) = inputs.current
-        files, _ = self.store.added_files_since(source, inputs.consumed[source] or 0)
-        root = self.store.path(source)
-        engine.bind_files(source, [str(root / f) for f in files])
+        files = self.bind_new_rows(engine, source, inputs)
         rows_in = self._count(engine, source)
         key = model.options["key"]
         engine.bind_files(model.table)
@@ -241,9 +239,7 @@ class PipelineRunner:
 
     def _cdc_merge(self, engine: Engine, model: Model, inputs: Inputs) -> Outcome:
         (source,) = inputs.current
-        files, _ = self.store.added_files_since(source, inputs.consumed[source] or 0)
-        root = self.store.path(source)
-        engine.bind_files(source, [str(root / f) for f in files])
+        self.bind_new_rows(engine, source, inputs)
         rows_in = self._count(engine, source)
         changes = engine.arrow(model.sql)
         key, seq = model.options["key"], model.options.get("sequence", "seq")
@@ -262,6 +258,12 @@ class PipelineRunner:
         return Outcome("incremental", rows_in=rows_in, rows_out=changes.num_rows)
 
     # -- helpers --------------------------------------------------------------------------------
+    def bind_new_rows(self, engine: Engine, source: TableId, inputs: Inputs) -> list[str]:
+        """Bind `source` to the rows appended since the version this model last consumed."""
+        files, _ = self.store.added_files_since(source, inputs.consumed[source] or 0)
+        root = self.store.path(source)
+        engine.bind_files(source, [str(root / f) for f in files])
+        return files
     def ensure_recorded(self, table: TableId, inputs: Inputs) -> None:
         """A MERGE that changes no row commits nothing; record the consumed versions anyway."""
         txns = inputs.txns(table)

@@ -28,9 +28,7 @@ def run_sessions_incremental(runner: PipelineRunner, engine: Engine, model: Mode
 
     (clicks,) = inputs.current
     store = runner.store
-    files, _ = store.added_files_since(clicks, inputs.consumed[clicks] or 0)
-    root = store.path(clicks)
-    engine.bind_files(clicks, [str(root / f) for f in files])
+    runner.bind_new_rows(engine, clicks, inputs)
     engine.materialize(
         "__span",
         f"""SELECT user_id, min(click_timestamp) - {GAP} AS lo, max(click_timestamp) + {GAP} AS hi,
