@@ -17,9 +17,8 @@ from typing import Any
 
 from lakehouse.catalog.access import ANONYMOUS_ADMIN, KeyRing, Principal
 from lakehouse.catalog.audit import AuditLog
-from lakehouse.catalog.lineage import ModelLineage, model_lineage
+from lakehouse.catalog.lineage import ModelLineage
 from lakehouse.catalog.models import CatalogEntry, QualityResult, Run
-from lakehouse.catalog.openlineage import build_events, make_client
 from lakehouse.catalog.store import AuditFilter, MetadataStore
 from lakehouse.catalog.tables import describe, entry_dict, iso, quality_dict, run_dict, summary
 from lakehouse.config import Settings
@@ -193,23 +192,16 @@ class Governance:
 
     # -- lineage ---------------------------------------------------------------------------------
     def lineage_graph(self) -> dict[str, ModelLineage]:
+        """Column lineage of every model, derived once per (model texts, input schemas).
+
+        Deriving it parses 13 models with sqlglot (about a second); the result is cached in the
+        lake (`_lineage_cache/<fingerprint>.json`) and the stored edges are only rewritten when
+        the fingerprint changes.
+        """
         if self._lineage is None:
-            from lakehouse.pipeline.registry import load_models
+            from lakehouse.catalog.lineage_cache import cached_lineage
 
-            def cols(t: TableId) -> list[str] | None:
-                return list(self.store.info(t).schema.names) if self.store.exists(t) else None
-
-            graph: dict[str, ModelLineage] = {}
-            for m in load_models():
-                try:
-                    graph[m.table.fqn] = model_lineage(m.table, m.sql, cols)
-                except Exception as e:  # one unparsable model must not hide the others' lineage
-                    log.warning("lineage of %s failed: %s", m.table.fqn, e)
-                    graph[m.table.fqn] = ModelLineage(m.table.fqn, [d.fqn for d in m.depends_on])
-            edges: list[tuple[str, str | None, str, str | None]] = [(u, None, fqn, None) for fqn, ml in graph.items() for u in ml.upstream]
-            edges += [(e.source, e.source_column, e.target, e.target_column) for ml in graph.values() for e in ml.columns]
-            self.metadata.replace_lineage(edges)
-            self._lineage = graph
+            self._lineage = cached_lineage(self.settings, self.store, self.metadata)
         return self._lineage
 
     def lineage(self, name: str, who: Principal) -> dict[str, Any]:
@@ -240,7 +232,9 @@ class Governance:
     def emit_lineage(self, report: RunReport) -> int:
         """Write the run's OpenLineage events; returns how many were sent. Never raises."""
         try:
-            graph = self.lineage_graph()
+            # Only jobs that wrote model outputs need the model graph (not ingestion).
+            models = {m for m in (c.table for c in report.tables) if not m.startswith("bronze.")}
+            graph = self.lineage_graph() if models else {}
             namespace = f"file://{self.settings.base_path.resolve()}"
 
             def facts(fqn: str) -> tuple[list[tuple[str, str]], int | None] | None:
@@ -249,6 +243,8 @@ class Governance:
                     return None
                 info = self.store.info(t)
                 return [(f.name, str(f.type)) for f in info.schema], info.version
+
+            from lakehouse.catalog.openlineage import build_events, make_client
 
             events = build_events(report, namespace, graph, facts)
             client = make_client(self.settings.logs_path, self.settings.openlineage_url)

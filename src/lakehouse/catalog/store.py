@@ -15,6 +15,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, String, cast, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
@@ -76,9 +78,13 @@ class MetadataStore:
         return store
 
     def migrate(self) -> None:
+        """Upgrade to the latest Alembic revision; a no-op (and cheap) when already there."""
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("lakehouse.catalog") / "migrations"))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
         with self.engine.begin() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
