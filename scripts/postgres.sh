@@ -53,6 +53,9 @@ start() {
     as_postgres "psql -p $PORT -qc \"create role lakehouse login password 'lakehouse' createdb\""
   as_postgres "psql -p $PORT -tAc \"select 1 from pg_database where datname='$DB'\"" | grep -q 1 ||
     as_postgres "psql -p $PORT -qc \"create database $DB owner lakehouse\""
+  # The tests reset the database's public schema, so the role must own both.
+  as_postgres "psql -p $PORT -qc \"alter database $DB owner to lakehouse\""
+  as_postgres "psql -p $PORT -d $DB -qc \"alter schema public owner to lakehouse\""
   echo "PostgreSQL $ver running on 127.0.0.1:$PORT — LAKEHOUSE_TEST_POSTGRES_URL=$URL"
 }
 
