@@ -144,9 +144,10 @@ class PipelineRunner:
 
     def _inputs(self, model: Model) -> Inputs:
         inputs = Inputs()
+        consumed = self.store.txn_versions(model.table, [app_id(model.table, t) for t in model.depends_on])
         for t in model.depends_on:
             inputs.current[t] = self.store.version(t)
-            inputs.consumed[t] = self.store.txn_version(model.table, app_id(model.table, t))
+            inputs.consumed[t] = consumed.get(app_id(model.table, t))
         return inputs
 
     def partition_column(self, model: Model) -> str | None:
@@ -156,12 +157,17 @@ class PipelineRunner:
     def select_sql(self, model: Model) -> str:
         """The model's SELECT, with the dedup step for unique_key models."""
         if model.kind == "unique_key":
+            # Duplicates are rare: find the duplicated keys with a hash aggregate, pass every
+            # other row straight through, and rank only the duplicated ones. Much cheaper than
+            # a window over every row, same result.
             key = model.options["key"]
             order = model.options.get("order", "_ingested_at")
-            return (
-                f"SELECT * FROM ({model.sql}) "
-                f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
-            )
+            return f"""WITH __m AS ({model.sql}),
+                __dup AS (SELECT {key} FROM __m GROUP BY {key} HAVING count(*) > 1)
+            SELECT * FROM __m ANTI JOIN __dup USING ({key})
+            UNION ALL
+            SELECT * FROM (SELECT * FROM __m SEMI JOIN __dup USING ({key}))
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"""
         return model.sql
 
     def _full(self, engine: Engine, model: Model, inputs: Inputs) -> Outcome:
