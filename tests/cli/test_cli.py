@@ -51,6 +51,14 @@ def test_landing_path_that_is_a_file(tmp_path: Path) -> None:
     assert p.returncode == 1 and "is not a directory" in p.stderr and "Traceback" not in p.stderr
 
 
+def test_unwritable_lake_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    p = run(["simulate", "--events", "1000"], blocker / "lake")  # a path under a regular file
+    assert p.returncode == 1 and "cannot use" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     p = run(["--debug", "history", "nope.nope"], tmp_path / "lake")
     assert p.returncode != 0 and "Traceback" in p.stderr

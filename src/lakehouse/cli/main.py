@@ -69,6 +69,15 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
+    except OSError as exc:  # a path that cannot be read or written: say which, in one line
+        if _state["debug"]:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        err_console.print(
+            f"[bold red]error:[/] cannot use{where}: {exc.strerror or exc} "
+            "[dim](check the path settings: LAKEHOUSE_BASE_PATH, BRONZE_PATH, ...)[/]"
+        )
+        sys.exit(1)
     except Exception as exc:
         # Usage errors (unknown option, bad value) come from Typer's bundled click.
         show = getattr(exc, "show", None)
