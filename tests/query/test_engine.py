@@ -89,3 +89,24 @@ def test_lazy_datasets_scan_with_external_access_off(store: DeltaStore) -> None:
             lazy._execute(slot, f"SELECT * FROM read_parquet('{store.path(SEGS)}/*.parquet')", 5)
     finally:
         lazy.close()
+
+
+def test_in_memory_tables_run_single_threaded_and_lazy_ones_parallel(engine: QueryEngine) -> None:
+    threads = "SELECT current_setting('threads') AS t"
+    with engine._slot() as slot:
+        assert engine._execute(slot, threads, 5).to_pylist() == [{"t": 1}]
+    with engine._slot(lazy=True) as slot:
+        assert engine._execute(slot, threads, 5).to_pylist() == [{"t": engine.settings.duckdb_threads}]
+        with pytest.raises(QueryError, match="disabled"):  # the lazy database is locked down too
+            engine._execute(slot, "SELECT * FROM read_csv('/etc/passwd')", 5)
+
+
+def test_result_cache_is_per_version_and_returns_the_same_table(engine: QueryEngine, store: DeltaStore) -> None:
+    q = validate("SELECT count(*) AS n FROM gold.user_segments")
+    a, b = (engine.run(q, max_rows=5, timeout_s=5) for _ in range(2))
+    assert a.table is b.table  # a hit: renderers memoise per table object
+    p1, p2 = (engine.preview(SEGS, limit=3, timeout_s=5) for _ in range(2))
+    assert p1.table is p2.table and p1.truncated
+    store.append(SEGS, p1.table)  # refresh_s=0 in this fixture: the next call sees version 2
+    assert engine.run(q, max_rows=5, timeout_s=5).table.to_pylist() == [{"n": 103}]
+    assert engine.preview(SEGS, limit=1000, timeout_s=5).row_count == 103

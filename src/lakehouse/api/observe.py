@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -76,6 +77,18 @@ class Metrics:
         )
         self.rows = Counter("lakehouse_rows_served", "Rows returned by data endpoints", ["route"], registry=self.registry)
         self.registry.register(_Freshness(gov))
+        # labelled children by label values: `labels()` validates and locks on every call
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float, rows: int | None) -> None:
+        key = (method, route, str(status))
+        pair = self._children.get(key)
+        if pair is None:
+            pair = self._children[key] = (self.requests.labels(*key), self.latency.labels(method, route))
+        pair[0].inc()
+        pair[1].observe(seconds)
+        if rows:
+            self.rows.labels(route).inc(rows)
 
 
 class Observe:
@@ -104,10 +117,7 @@ class Observe:
             elapsed = time.perf_counter() - t0
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = str(scope.get("method", ""))
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
-            if audit.rows:
-                self.metrics.rows.labels(route).inc(audit.rows)
+            self.metrics.observe(method, route, status, elapsed, audit.rows)
             path = str(scope.get("path", ""))
             if not path.startswith(UNAUDITED):
                 who: Principal | None = scope.get(PRINCIPAL_KEY)

@@ -14,7 +14,8 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal, get_args
+from enum import Enum
+from typing import Final, Literal, get_args
 
 from lakehouse.catalog.models import ApiKey
 from lakehouse.catalog.store import MetadataStore
@@ -82,6 +83,13 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class _Miss(Enum):
+    NOT_CACHED = 0
+
+
+NOT_CACHED: Final = _Miss.NOT_CACHED
+
+
 class KeyRing:
     def __init__(self, store: MetadataStore, cache_s: float = 5.0) -> None:
         self.store = store
@@ -102,6 +110,13 @@ class KeyRing:
         with self._lock:
             self._cache.clear()
         return done
+
+    def cached(self, token: str) -> Principal | Literal[_Miss.NOT_CACHED] | None:
+        """`verify` answered from the cache without touching the store, or NOT_CACHED."""
+        hit = self._cache.get(hash_token(token))  # a dict read is atomic; writers hold the lock
+        if hit and time.monotonic() - hit[0] < self.cache_s:
+            return hit[1]
+        return NOT_CACHED
 
     def verify(self, token: str) -> Principal | None:
         """The principal for a presented token, or None when unknown or revoked."""

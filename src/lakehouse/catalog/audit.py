@@ -1,7 +1,8 @@
 """The audit trail: one append-only row per request that touches data.
 
 Rows are queued and written in batches by a background thread, so auditing costs a request
-microseconds rather than a database commit. `flush()` writes everything queued (the audit
+microseconds rather than a database commit. A batch is one Core `INSERT ... executemany` (no ORM
+unit of work: ~10x cheaper, and the writer shares the GIL with the server's event loop). `flush()` writes everything queued (the audit
 endpoint and shutdown call it), so nothing recorded is lost on a clean stop.
 """
 
@@ -12,6 +13,9 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
 
 from lakehouse.catalog.models import AuditEntry
 from lakehouse.catalog.store import MetadataStore
@@ -32,12 +36,15 @@ class AuditRecord:
     rows: int | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    def values(self) -> dict[str, Any]:
+        return {
+            "at": self.at, "who": self.who, "role": self.role, "method": self.method, "endpoint": self.endpoint[:256],
+            "tables": self.tables, "query": self.query, "rows": self.rows,
+            "duration_ms": round(self.duration_ms, 3), "status": self.status,
+        }
+
     def row(self) -> AuditEntry:
-        return AuditEntry(
-            at=self.at, who=self.who, role=self.role, method=self.method, endpoint=self.endpoint[:256],
-            tables=self.tables, query=self.query, rows=self.rows,
-            duration_ms=round(self.duration_ms, 3), status=self.status,
-        )
+        return AuditEntry(**self.values())
 
 
 class AuditLog:
@@ -67,7 +74,8 @@ class AuditLog:
                     break
             if batch:
                 try:
-                    self.store.append_audit([r.row() for r in batch])
+                    with self.store.engine.begin() as conn:
+                        conn.execute(insert(AuditEntry), [r.values() for r in batch])
                 except Exception:
                     for r in batch:  # keep them for the next attempt
                         self._q.put(r)

@@ -58,12 +58,13 @@ def tables_table(infos: list[TableInfo]) -> Table:
 
 
 def ingest_summary(report: RunReport) -> Table:
-    t = Table(title=f"Ingest ({report.duration_s:.1f} s)", header_style="bold")
-    for col in ("source", "files", "received", "bronze", "quarantined", "balanced"):
+    kafka = report.details.get("mode") == "kafka"
+    t = Table(title=f"Ingest from {'Kafka' if kafka else 'files'} ({report.duration_s:.1f} s)", header_style="bold")
+    for col in ("source", "partitions" if kafka else "files", "received", "bronze", "quarantined", "balanced"):
         t.add_column(col, justify="left" if col == "source" else "right")
     for name, c in report.details.get("sources", {}).items():
         t.add_row(
-            name, str(c["files"]), f"{c['received']:,}", f"{c['bronze']:,}", f"{c['quarantined']:,}",
+            name, str(c.get("partitions", c["files"]) if kafka else c["files"]), f"{c['received']:,}", f"{c['bronze']:,}", f"{c['quarantined']:,}",
             "[green]yes[/]" if c["balanced"] else "[red]NO[/]",
         )
     return t

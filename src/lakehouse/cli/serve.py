@@ -2,12 +2,19 @@
 
 With auth off (`LAKEHOUSE_API__AUTH=false`) the server only binds to 127.0.0.1: an open API
 on a network interface is refused rather than warned about.
+
+uvloop and httptools (the `api` extra) are used when installed. They matter beyond speed: with
+`--workers N` uvicorn binds the socket itself (protocol 0), and asyncio's own loop only sets
+TCP_NODELAY on sockets whose protocol is IPPROTO_TCP, so with asyncio every response (headers
+and body are two writes) waited ~40 ms for Nagle and the client's delayed ACK. uvloop sets
+TCP_NODELAY on every TCP connection.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -27,6 +34,17 @@ def check_bind(settings: Settings, host: str) -> None:
         )
 
 
+def server_options() -> tuple[Literal["uvloop", "asyncio"], Literal["httptools", "h11"]]:
+    """uvicorn's event loop and HTTP parser: uvloop and httptools when installed."""
+    uvloop = importlib.util.find_spec("uvloop") is not None
+    httptools = importlib.util.find_spec("httptools") is not None
+    if not uvloop:
+        log.warning("uvloop is not installed: with --workers > 1 responses may wait ~40 ms (no TCP_NODELAY)")
+    loop: Literal["uvloop", "asyncio"] = "uvloop" if uvloop else "asyncio"
+    http: Literal["httptools", "h11"] = "httptools" if httptools else "h11"
+    return loop, http
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default: settings.api.host)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default: settings.api.port, 8888)")] = None,
@@ -40,10 +58,12 @@ def serve(
     host = host or settings.api.host
     check_bind(settings, host)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop, http = server_options()
     if workers > 1:  # each worker builds its app from the same environment
-        uvicorn.run("lakehouse.api.app:create_app", factory=True, host=host, port=port or settings.api.port,
-                    workers=workers, log_level=log_level, access_log=False)
+        uvicorn.run("lakehouse.api.app:server_app", factory=True, host=host, port=port or settings.api.port,
+                    workers=workers, log_level=log_level, access_log=False, loop=loop, http=http)
         return
     from lakehouse.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port or settings.api.port, log_level=log_level, access_log=False)
+    uvicorn.run(create_app(settings, freeze_gc=True), host=host, port=port or settings.api.port,
+                log_level=log_level, access_log=False, loop=loop, http=http)

@@ -1,13 +1,17 @@
 """DuckDB over the lake: read-only, time- and row-limited, with connections kept warm.
 
-One in-process DuckDB database (memory and thread limits from settings, external access
-disabled and configuration locked once set up) serves a small pool of connections. Each
+Two in-process DuckDB databases (external access disabled and configuration locked once set
+up) each serve a small pool of connections: queries that read only in-memory tables run on a
+database with one thread (a small query gains nothing from parallelism and pays for the
+hand-offs between DuckDB's workers, which also compete with the HTTP server for the cores),
+queries over lazy datasets on one with `settings.duckdb_threads` (default: all cores). Each
 connection has the lake tables it has used registered under internal names: small tables
 (gold aggregates) as in-memory Arrow tables read once per Delta version, big ones as lazy
 Arrow datasets over the version's files, plus temp views that mask PII columns.
 The current Delta version of a table is re-checked at most every `refresh_s` seconds, and a
 connection re-registers a table only when its version changed: a warm query does no Delta
-log I/O at all. The SQL was validated and its table references rewritten to these internal
+log I/O at all, and a repeated query or preview over unchanged versions is answered from the
+result cache without taking a connection. The SQL was validated and its table references rewritten to these internal
 names by `query.safety`, so user text never names a registered object directly.
 """
 
@@ -87,27 +91,33 @@ class _Slot:
 
 
 class _ResultCache:
-    """LRU of small query results keyed by (SQL, table versions, masks); 0 entries disables it."""
+    """LRU of small results keyed by (SQL, table versions, masks); 0 entries disables it.
+
+    A hit is the same `(table, truncated)` pair every time (already cut to the row cap), so
+    renderers can memoise per table object.
+    """
 
     MAX_ROWS = 10_000
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[object, pa.Table] = OrderedDict()
+        self._items: OrderedDict[object, tuple[pa.Table, bool]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: object) -> pa.Table | None:
+    def get(self, key: object) -> tuple[pa.Table, bool] | None:
+        if self.size <= 0:
+            return None
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
             return hit
 
-    def put(self, key: object, table: pa.Table) -> None:
+    def put(self, key: object, table: pa.Table, truncated: bool) -> None:
         if self.size <= 0 or table.num_rows > self.MAX_ROWS:
             return
         with self._lock:
-            self._items[key] = table
+            self._items[key] = (table, truncated)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
@@ -155,23 +165,24 @@ class QueryEngine:
         self.materialize_max_bytes = materialize_max_bytes
         self.store = store
         self.refresh_s = refresh_s
-        threads = settings.duckdb_threads or os.cpu_count() or 2
-        self._db = duckdb.connect(config={"threads": threads, "memory_limit": settings.duckdb_memory_limit})
-        # Registered Arrow datasets keep scanning with external access off (checked in tests):
-        # only SQL-level file access (read_*, COPY, ATTACH, INSTALL) is shut.
-        self._db.execute("SET enable_external_access = false")
-        self._db.execute("SET lock_configuration = true")
-        self._pool: queue.LifoQueue[_Slot] = queue.LifoQueue()
-        for _ in range(pool_size):
-            self._pool.put(_Slot(self._db.cursor()))
+        # In-memory (small) tables: one DuckDB thread per query. Lazy datasets: parallel scans.
+        self._db = _database(1, settings.duckdb_memory_limit)
+        self._pool = _pool(self._db, pool_size)
+        self._lazy_db: duckdb.DuckDBPyConnection | None = None
+        self._lazy_pool: queue.LifoQueue[_Slot] | None = None
+        self._lazy_lock = threading.Lock()
+        self._pool_size = pool_size
         self._current: dict[TableId, tuple[float, int, Source]] = {}
         self._watchdog = _Watchdog()
         self._cache = _ResultCache(result_cache_size)
         self._current_lock = threading.Lock()
+        self._rendered: OrderedDict[tuple[str, tuple[str, ...]], str] = OrderedDict()
 
     def close(self) -> None:
         self._watchdog.stop()
         self._db.close()
+        if self._lazy_db is not None:
+            self._lazy_db.close()
 
     # -- table versions ---------------------------------------------------------------------
     def current(self, t: TableId) -> tuple[int, Source]:
@@ -204,16 +215,25 @@ class QueryEngine:
                 self._current.pop(t, None)
 
     # -- connections ------------------------------------------------------------------------
+    def _lazy(self) -> queue.LifoQueue[_Slot]:
+        with self._lazy_lock:
+            if self._lazy_pool is None:
+                threads = self.settings.duckdb_threads or os.cpu_count() or 2
+                self._lazy_db = _database(threads, self.settings.duckdb_memory_limit)
+                self._lazy_pool = _pool(self._lazy_db, self._pool_size)
+            return self._lazy_pool
+
     @contextmanager
-    def _slot(self) -> Iterator[_Slot]:
-        slot = self._pool.get()
+    def _slot(self, lazy: bool = False) -> Iterator[_Slot]:
+        pool = self._lazy() if lazy else self._pool
+        slot = pool.get()
         try:
             yield slot
         finally:
-            self._pool.put(slot)
+            pool.put(slot)
 
-    def _bind(self, slot: _Slot, t: TableId, masks: Masks) -> int:
-        version, dataset = self.current(t)
+    def _bind(self, slot: _Slot, t: TableId, masks: Masks, current: tuple[int, Source] | None = None) -> int:
+        version, dataset = current or self.current(t)
         name = internal_name(t)
         if slot.versions.get(t) != version:
             slot.con.register(name, dataset)
@@ -258,17 +278,35 @@ class QueryEngine:
         """Run a validated query; at most `max_rows` rows come back (`truncated` says if more)."""
         masks = masks or {}
         t0 = time.perf_counter()
-        with self._slot() as slot:
-            versions = tuple(self._bind(slot, t, masks) for t in parsed.tables)
-            body = parsed.render(lambda t: ("", internal_name(t, masked=t in masks)))
-            sql = f"SELECT * FROM ({body}) AS _q LIMIT {max_rows + 1}"
-            # Same text over the same table versions and masks gives the same rows: reuse them.
-            key = (sql, versions, tuple(sorted((t.fqn, tuple(m)) for t, m in masks.items())))
-            table = self._cache.get(key)
-            if table is None:
-                table = self._execute(slot, sql, timeout_s)
-                self._cache.put(key, table)
-        return _result(table, max_rows, t0, parsed.tables)
+        tables = parsed.tables
+        current = [self.current(t) for t in tables]
+        sql = f"SELECT * FROM ({self._render(parsed, masks)}) AS _q LIMIT {max_rows + 1}"
+        # Same text over the same table versions and masks gives the same rows: reuse them.
+        key = (sql, tuple(v for v, _ in current), tuple(sorted((t.fqn, tuple(m)) for t, m in masks.items())))
+        hit = self._cache.get(key)
+        if hit is None:
+            with self._slot(lazy=not all(isinstance(src, pa.Table) for _, src in current)) as slot:
+                for t, cur in zip(tables, current, strict=True):
+                    self._bind(slot, t, masks, cur)
+                hit = _capped(self._execute(slot, sql, timeout_s), max_rows)
+            self._cache.put(key, *hit)
+        return QueryResult(hit[0], hit[1], _ms(t0), tables)
+
+    def _render(self, parsed: ParsedQuery, masks: Masks) -> str:
+        """The query over internal names; memoised by text and masked tables (sqlglot's copy,
+        transform and generate cost ~0.5 ms, more than a warm query over a small table)."""
+        key = (parsed.sql, tuple(sorted(t.fqn for t in parsed.tables if t in masks)))
+        with self._current_lock:
+            body = self._rendered.get(key)
+            if body is not None:
+                self._rendered.move_to_end(key)
+                return body
+        body = parsed.render(lambda t: ("", internal_name(t, masked=t in masks)))
+        with self._current_lock:
+            self._rendered[key] = body
+            while len(self._rendered) > 1024:
+                self._rendered.popitem(last=False)
+        return body
 
     def preview(
         self,
@@ -286,18 +324,29 @@ class QueryEngine:
         masks: Masks = {t: mask} if mask is not None else {}
         select = ", ".join(_quote(c) for c in columns) if columns else "*"
         cond = f" WHERE {where}" if where else ""
-        with self._slot() as slot:
-            if version is None:
-                self._bind(slot, t, masks)
-                source = internal_name(t, masked=mask is not None)
-                return _result(self._execute(slot, f'SELECT {select} FROM "{source}"{cond} LIMIT {limit + 1}', timeout_s), limit, t0, [t])
-            dataset = self.store.dataset(t, version)
-            name = internal_name(t, version=version)
-            cols = tuple(c for c in (mask or ()) if c in dataset.schema.names)
+        if version is None:
+            current = self.current(t)
+            source = internal_name(t, masked=mask is not None)
+            sql = f'SELECT {select} FROM "{source}"{cond} LIMIT {limit + 1}'
+            # keyed like `run`: the same preview of the same version and mask is the same rows
+            key = ("preview", sql, (current[0],), (t.fqn, tuple(mask)) if mask is not None else ())
+            hit = self._cache.get(key)
+            if hit is None:
+                with self._slot(lazy=not isinstance(current[1], pa.Table)) as slot:
+                    self._bind(slot, t, masks, current)
+                    hit = _capped(self._execute(slot, sql, timeout_s), limit)
+                self._cache.put(key, *hit)
+            return QueryResult(hit[0], hit[1], _ms(t0), [t])
+        # time travel: a lazy dataset over that version's files, registered for this query only
+        dataset = self.store.dataset(t, version)
+        name = internal_name(t, version=version)
+        cols = tuple(c for c in (mask or ()) if c in dataset.schema.names)
+        with self._slot(lazy=True) as slot:
             slot.con.register(name, dataset)
             try:
                 sql = f'SELECT {select} FROM (SELECT * {_replace(cols)} FROM "{name}"){cond} LIMIT {limit + 1}'
-                return _result(self._execute(slot, sql, timeout_s), limit, t0, [t])
+                table, truncated = _capped(self._execute(slot, sql, timeout_s), limit)
+                return QueryResult(table, truncated, _ms(t0), [t])
             finally:
                 slot.con.unregister(name)
 
@@ -315,8 +364,28 @@ def _replace(cols: Sequence[str]) -> str:
     return "REPLACE (" + ", ".join(f"'***' AS {_quote(c)}" for c in cols) + ")"
 
 
-def _result(table: pa.Table, max_rows: int, t0: float, tables: list[TableId]) -> QueryResult:
-    truncated = table.num_rows > max_rows
-    if truncated:
-        table = table.slice(0, max_rows)
-    return QueryResult(table, truncated, round((time.perf_counter() - t0) * 1000, 3), tables)
+def _database(threads: int, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    db = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
+    # Registered Arrow datasets keep scanning with external access off (checked in tests):
+    # only SQL-level file access (read_*, COPY, ATTACH, INSTALL) is shut.
+    db.execute("SET enable_external_access = false")
+    db.execute("SET lock_configuration = true")
+    return db
+
+
+def _pool(db: duckdb.DuckDBPyConnection, size: int) -> queue.LifoQueue[_Slot]:
+    pool: queue.LifoQueue[_Slot] = queue.LifoQueue()
+    for _ in range(size):
+        pool.put(_Slot(db.cursor()))
+    return pool
+
+
+def _capped(table: pa.Table, max_rows: int) -> tuple[pa.Table, bool]:
+    """The first `max_rows` rows, and whether there were more (the query asked for one extra)."""
+    if table.num_rows > max_rows:
+        return table.slice(0, max_rows), True
+    return table, False
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)

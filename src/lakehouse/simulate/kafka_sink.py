@@ -99,7 +99,9 @@ class KafkaSink:
             return {"source", "before", "after"} <= set(rows.column_names)
         return "user_id" in rows.column_names
 
-    def _produce(self, topic: str, values: Sequence[str | bytes], keys: Sequence[str | None] | None) -> None:
+    def _produce(
+        self, topic: str, values: Sequence[str | bytes], keys: Sequence[str | None] | None
+    ) -> None:
         producer = self.producer
         produce = producer.produce
         poll = producer.poll

@@ -4,10 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
-from lakehouse.api.auth import Caller, Gov
+from lakehouse.api.auth import Caller, gov_of
 from lakehouse.api.observe import note
+from lakehouse.api.offload import offload
 from lakehouse.api.render import render
 from lakehouse.api.schemas import QueryRequest
+from lakehouse.query.engine import QueryResult
 
 router = APIRouter(tags=["query"])
 
@@ -18,9 +20,15 @@ router = APIRouter(tags=["query"])
     responses={200: {"content": {"text/csv": {}, "application/vnd.apache.arrow.stream": {},
                                  "application/vnd.apache.parquet": {}}}},
 )
-def query(request: Request, body: QueryRequest, gov: Gov, who: Caller,
-          accept: Annotated[str | None, Header()] = None) -> Response:
+async def query(request: Request, body: QueryRequest, who: Caller,
+                accept: Annotated[str | None, Header()] = None) -> Response:
+    gov = gov_of(request)
     note(request, query=body.sql)
-    result = gov.query(body.sql, who, body.limit)
+
+    def work() -> tuple[QueryResult, Response]:
+        result = gov.query(body.sql, who, body.limit)
+        return result, render(result, accept)
+
+    result, response = await offload(request, work)
     note(request, result=result)
-    return render(result, accept)
+    return response

@@ -4,48 +4,59 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from lakehouse.api.auth import Caller, Gov
+from lakehouse.api.auth import Caller, gov_of
 from lakehouse.api.observe import note
+from lakehouse.api.offload import offload
 from lakehouse.api.render import json_response, render
+from lakehouse.query.engine import QueryResult
 
 router = APIRouter(tags=["tables"])
 TableName = Annotated[str, Path(max_length=200, description="`gold.user_segments`, `user_segments_gold` or `gold_user_segments`")]
 
 
 @router.get("/tables", summary="Every table that exists, with rows, size, version, last update")
-def list_tables(request: Request, gov: Gov, who: Caller,
-                layer: Literal["bronze", "silver", "gold"] | None = None) -> Response:
-    tables = gov.list_tables(who, layer)
+async def list_tables(request: Request, who: Caller,
+                      layer: Literal["bronze", "silver", "gold"] | None = None) -> Response:
+    gov = gov_of(request)
+    tables = await offload(request, gov.list_tables, who, layer)
     note(request, tables=[t["table"] for t in tables])
     return json_response({"tables": tables})
 
 
 @router.get("/tables/{name}", summary="Schema, partitioning, Delta facts, catalog entry, quality")
-def describe(request: Request, name: TableName, gov: Gov, who: Caller) -> Response:
-    body = gov.describe(name, who)
+async def describe(request: Request, name: TableName, who: Caller) -> Response:
+    gov = gov_of(request)
+    body = await offload(request, gov.describe, name, who)
     note(request, tables=[body["table"]])
     return json_response(body)
 
 
 @router.get("/tables/{name}/preview", summary="First rows (filter, columns, time travel)")
-def preview(
-    request: Request, name: TableName, gov: Gov, who: Caller,
+async def preview(
+    request: Request, name: TableName, who: Caller,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     columns: Annotated[str | None, Query(max_length=4000, description="comma-separated")] = None,
     filter: Annotated[str | None, Query(max_length=4000, description="SQL boolean expression")] = None,
     version: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
+    gov = gov_of(request)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     note(request, query=filter)
-    result = gov.preview(name, who, limit=limit, columns=cols, where=filter, version=version)
+
+    def work() -> tuple[QueryResult, Response]:
+        result = gov.preview(name, who, limit=limit, columns=cols, where=filter, version=version)
+        return result, render(result, accept)
+
+    result, response = await offload(request, work)
     note(request, result=result)
-    return render(result, accept)
+    return response
 
 
 @router.get("/tables/{name}/history", summary="Delta commit history")
-def history(request: Request, name: TableName, gov: Gov, who: Caller,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> Response:
-    commits = gov.history(name, who, limit)
+async def history(request: Request, name: TableName, who: Caller,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> Response:
+    gov = gov_of(request)
+    commits = await offload(request, gov.history, name, who, limit)
     note(request, tables=[gov.table(name, who).fqn], rows=len(commits))
     return json_response({"history": commits})

@@ -22,7 +22,7 @@ class Chunk:
 
     partition: np.ndarray  # int32
     offset: np.ndarray  # int64
-    value: pa.Array  # large_binary; null for a tombstone
+    value: pa.Array | pa.ChunkedArray  # large_binary; null for a tombstone
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -41,10 +41,16 @@ class Chunk:
     def concat(chunks: list[Chunk]) -> Chunk:
         if len(chunks) == 1:
             return chunks[0]
+        # Chunked, not concatenated: the values are never copied before the parser reads them.
+        arrays = [
+            a
+            for c in chunks
+            for a in (c.value.chunks if isinstance(c.value, pa.ChunkedArray) else [c.value])
+        ]
         return Chunk(
             np.concatenate([c.partition for c in chunks]),
             np.concatenate([c.offset for c in chunks]),
-            pa.concat_arrays([c.value for c in chunks]),
+            pa.chunked_array(arrays, pa.large_binary()),
         )
 
 
@@ -90,14 +96,26 @@ class Lines:
 
 def to_lines(chunk: Chunk) -> Lines:
     line = decode(chunk.value)
-    empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(line), ""), True)
     return Lines(
         table=pa.table({"position": pa.array(np.arange(len(chunk), dtype=np.int64)), "line": line}),
-        empty=empty.to_numpy(zero_copy_only=False).astype(bool),
+        empty=_blank(line),
     )
 
 
-def decode(raw: pa.Array) -> pa.Array:
+def _blank(line: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Null or whitespace-only values; only short values are looked at (lengths are free)."""
+    n = len(line)
+    lengths = np.asarray(pc.fill_null(pc.binary_length(line), 0))
+    short = np.flatnonzero(lengths < 16)
+    out = np.zeros(n, dtype=bool)
+    if len(short):
+        vals = line.take(pa.array(short))
+        blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(vals), ""), True)
+        out[short] = blank.to_numpy(zero_copy_only=False).astype(bool)
+    return out
+
+
+def decode(raw: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Binary values as UTF-8 text; values that are not UTF-8 are marked for quarantine."""
     try:
         return raw.cast(pa.large_string())  # validates UTF-8 without copying the data

@@ -21,6 +21,7 @@ try:
         Consumer,
         KafkaError,
         KafkaException,
+        Message,
         Producer,
         TopicPartition,
     )
@@ -81,9 +82,10 @@ def consumer_config(settings: Settings, *, group_id: str | None = None) -> dict[
         "partition.assignment.strategy": "cooperative-sticky",
         "session.timeout.ms": SESSION_TIMEOUT_MS,
         "heartbeat.interval.ms": SESSION_TIMEOUT_MS // 5,
+        "fetch.wait.max.ms": 100,  # an idle partition answers (EOF) within 0.1 s
         "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 8 * 1024 * 1024,
-        "queued.max.messages.kbytes": 256 * 1024,
+        "queued.max.messages.kbytes": 32 * 1024,  # prefetch: bounds the client's memory
     }
 
 
@@ -141,7 +143,9 @@ def ensure_topics(settings: Settings, topics: Iterable[str]) -> dict[str, list[i
     return topic_partitions(md, wanted)
 
 
-def _wait_for_metadata(settings: Settings, client: AdminClient, topics: list[str]) -> ClusterMetadata:
+def _wait_for_metadata(
+    settings: Settings, client: AdminClient, topics: list[str]
+) -> ClusterMetadata:
     # A created topic appears in metadata with its leaders a moment later.
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
     while True:
@@ -156,15 +160,21 @@ def _wait_for_metadata(settings: Settings, client: AdminClient, topics: list[str
         time.sleep(0.1)
 
 
-def watermarks(consumer: Consumer, parts: dict[str, list[int]]) -> dict[tuple[str, int], tuple[int, int]]:
+def watermarks(
+    consumer: Consumer, parts: dict[str, list[int]]
+) -> dict[tuple[str, int], tuple[int, int]]:
     """(topic, partition) -> (low, high) watermarks; high is the offset the next message gets."""
     out: dict[tuple[str, int], tuple[int, int]] = {}
     for topic, ps in parts.items():
         for p in ps:
             try:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=CONNECT_TIMEOUT_S)
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=CONNECT_TIMEOUT_S
+                )
             except KafkaException as exc:
-                raise BrokerUnavailableError(f"cannot read the watermarks of {topic}[{p}]: {exc}") from exc
+                raise BrokerUnavailableError(
+                    f"cannot read the watermarks of {topic}[{p}]: {exc}"
+                ) from exc
             out[(topic, p)] = (int(low), int(high))
     return out
 
@@ -174,6 +184,7 @@ __all__ = [
     "Consumer",
     "KafkaError",
     "KafkaException",
+    "Message",
     "Producer",
     "TopicPartition",
     "app_id",

@@ -28,8 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.config import Settings
+from lakehouse.exceptions import CommitConflictError
 from lakehouse.ingest.bronze import QUARANTINE, BronzeWriter, new_batch_id
-from lakehouse.ingest.kafka.batch import Chunk, to_lines
+from lakehouse.ingest.kafka.batch import Chunk, Lines, to_lines
 from lakehouse.ingest.kafka.client import app_id
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.storage.delta import DeltaStore
@@ -38,6 +39,7 @@ from lakehouse.storage.names import TableId
 log = logging.getLogger(__name__)
 
 EMPTY = "empty message"
+COMMIT_ATTEMPTS = 3
 
 
 @dataclass
@@ -70,7 +72,9 @@ def table_lock(path: Path) -> Iterator[None]:
 class Committer:
     """Commits one source's runs exactly once; shared by every batch of that source."""
 
-    def __init__(self, settings: Settings, store: DeltaStore, source: str, topic: str, parser: RecordParser) -> None:
+    def __init__(
+        self, settings: Settings, store: DeltaStore, source: str, topic: str, parser: RecordParser
+    ) -> None:
         self.store = store
         self.source = source
         self.topic = topic
@@ -90,32 +94,55 @@ class Committer:
         A partition whose marker moved (another worker committed it) is dropped and reported
         in `lost` with the table's value; the others are committed in one bronze commit.
         """
-        out = Committed()
         with table_lock(self.lock):
-            parts = [int(p) for p in np.unique(chunk.partition)]
-            now = self.markers(parts)
-            out.lost = {p: now[p] for p in parts if now[p] != expected.get(p)}
-            if out.lost:
-                log.warning("%s: lost a race for partition(s) %s: dropped, will resume at the table's offsets",
-                            self.topic, sorted(out.lost))
-                chunk = chunk.select(~np.isin(chunk.partition, np.array(list(out.lost), np.int32)))
-            if not len(chunk):
-                return out
-            keep = [p for p in parts if p not in out.lost]
-            q = self.store.txn_versions(QUARANTINE, [app_id(self.topic, p) for p in keep])
-            bronze_floor = np.zeros(len(chunk), np.int64)
-            quarantine_floor = np.zeros(len(chunk), np.int64)
-            for p in keep:
-                sel = chunk.partition == p
-                bronze_floor[sel] = now[p] or 0
-                quarantine_floor[sel] = max(now[p] or 0, q.get(app_id(self.topic, p), 0))
-            self._write(chunk, bronze_floor, quarantine_floor, out)
+            for attempt in range(1, COMMIT_ATTEMPTS + 1):
+                try:
+                    return self._check_and_write(chunk, expected)
+                except CommitConflictError:
+                    # A writer that is not a Kafka worker (OPTIMIZE, another job on quarantine)
+                    # won a commit race. Markers and floors are re-read on the next attempt, so
+                    # a quarantine commit that already landed is not written twice.
+                    if attempt == COMMIT_ATTEMPTS:
+                        raise
+                    log.warning(
+                        "%s: commit conflict, retrying (%d/%d)",
+                        self.topic,
+                        attempt,
+                        COMMIT_ATTEMPTS,
+                    )
+        raise AssertionError("unreachable")
+
+    def _check_and_write(self, chunk: Chunk, expected: dict[int, int | None]) -> Committed:
+        out = Committed()
+        parts = [int(p) for p in np.unique(chunk.partition)]
+        now = self.markers(parts)
+        out.lost = {p: now[p] for p in parts if now[p] != expected.get(p)}
+        if out.lost:
+            log.warning(
+                "%s: lost a race for partition(s) %s: dropped, will resume at the table's offsets",
+                self.topic,
+                sorted(out.lost),
+            )
+            chunk = chunk.select(~np.isin(chunk.partition, np.array(list(out.lost), np.int32)))
+        if not len(chunk):
+            return out
+        keep = [p for p in parts if p not in out.lost]
+        q = self.store.txn_versions(QUARANTINE, [app_id(self.topic, p) for p in keep])
+        bronze_floor = np.zeros(len(chunk), np.int64)
+        quarantine_floor = np.zeros(len(chunk), np.int64)
+        for p in keep:
+            sel = chunk.partition == p
+            bronze_floor[sel] = now[p] or 0
+            quarantine_floor[sel] = max(now[p] or 0, q.get(app_id(self.topic, p), 0))
+        self._write(chunk, bronze_floor, quarantine_floor, out)
         return out
 
-    def _write(self, chunk: Chunk, bronze_floor: np.ndarray, quarantine_floor: np.ndarray, out: Committed) -> None:
+    def _write(
+        self, chunk: Chunk, bronze_floor: np.ndarray, quarantine_floor: np.ndarray, out: Committed
+    ) -> None:
         lines = to_lines(chunk)
         good, bad = self.parser.parse(lines.table.filter(pa.array(~lines.empty)))
-        bad = _with_empties(bad, np.flatnonzero(lines.empty))
+        bad = _with_empties(bad, lines)
 
         def keep_and_label(t: pa.Table, floor: np.ndarray) -> tuple[pa.Table, pa.Array, pa.Array]:
             # Rows below the floor were committed by an earlier run (see files.py: two markers).
@@ -125,7 +152,10 @@ class Committer:
             idx = idx[keep]
             offsets = pa.array(chunk.offset[idx])
             labels = pc.binary_join_element_wise(
-                self.topic, pa.array(chunk.partition[idx]).cast(pa.string()), offsets.cast(pa.string()), "/"
+                self.topic,
+                pa.array(chunk.partition[idx]).cast(pa.string()),
+                offsets.cast(pa.string()),
+                "/",
             )
             return t, labels, offsets
 
@@ -148,15 +178,19 @@ class Committer:
         out.quarantined = result.quarantined_rows
 
 
-def _with_empties(bad: pa.Table, rows: np.ndarray) -> pa.Table:
+def _with_empties(bad: pa.Table, lines: Lines) -> pa.Table:
     """The parser skips blank lines; a blank or null Kafka message is still a record: quarantine it."""
+    rows = np.flatnonzero(lines.empty)
     if not len(rows):
         return bad
+    raw = pc.fill_null(lines.table.column("line").take(pa.array(rows)), "")
     empties = pa.table(
         {
             "position": pa.array(rows.astype(np.int64)),
-            "raw": pa.array([""] * len(rows), bad.schema.field("raw").type),
+            "raw": raw.cast(bad.schema.field("raw").type),
             "reason": pa.array([EMPTY] * len(rows), bad.schema.field("reason").type),
         }
     )
-    return pa.concat_tables([bad.select(["position", "raw", "reason"]), empties]).sort_by("position")
+    return pa.concat_tables([bad.select(["position", "raw", "reason"]), empties]).sort_by(
+        "position"
+    )

@@ -11,15 +11,18 @@ assigned partition reached the high watermark it had when the run started.
 from __future__ import annotations
 
 import logging
+import operator
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from types import FrameType
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -33,6 +36,7 @@ from lakehouse.ingest.kafka.client import (
     Consumer,
     KafkaError,
     KafkaException,
+    Message,
     TopicPartition,
     cluster_metadata,
     consumer_config,
@@ -41,7 +45,7 @@ from lakehouse.ingest.kafka.client import (
     watermarks,
 )
 from lakehouse.ingest.kafka.commit import Committer
-from lakehouse.ingest.kafka.writer import CommitWorker, Done, Job
+from lakehouse.ingest.kafka.writer import CommitPool, Done, Job
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS
 from lakehouse.reports import RunReport
@@ -55,6 +59,9 @@ Progress = Callable[[str, int, int], None]  # (source, messages done, messages k
 POLL_S = 0.25  # longest wait inside consume(): how fast a stop signal is noticed
 FETCH_MAX = 20_000  # messages per consume() call
 ASSIGN_TIMEOUT_S = 60.0  # catch-up mode: give up if the group never assigns anything
+COMMIT_THREADS = (
+    2  # topics committed in parallel (each thread parses with DuckDB, writes with delta-rs)
+)
 
 
 @dataclass
@@ -81,10 +88,24 @@ class KafkaIngestor:
         """Ask a running `run` to commit what it holds and return (thread- and signal-safe)."""
         self._stop = True
 
-    def run(self, sources: list[str] | None = None, progress: Progress | None = None, follow: bool = False) -> RunReport:
+    @property
+    def stopping(self) -> bool:
+        return self._stop
+
+    def run(
+        self,
+        sources: list[str] | None = None,
+        progress: Progress | None = None,
+        follow: bool = False,
+    ) -> RunReport:
+        self._stop = False
         report = RunReport(job="ingest")
-        report.details.update(mode="kafka", bootstrap=self.settings.kafka.bootstrap,
-                              group_id=self.settings.kafka.group_id, follow=follow)
+        report.details.update(
+            mode="kafka",
+            bootstrap=self.settings.kafka.bootstrap,
+            group_id=self.settings.kafka.group_id,
+            follow=follow,
+        )
         sources = list(sources or SOURCES)
         topics = {self.settings.kafka.topic(s): s for s in sources}
         if follow:  # a long-running consumer may start before its producers: create the topics
@@ -122,7 +143,7 @@ class _Session:
         report: RunReport,
         topics: dict[str, str],
         parts: dict[str, list[int]],
-        con: Any,
+        con: duckdb.DuckDBPyConnection,
         progress: Progress | None,
         follow: bool,
     ) -> None:
@@ -137,8 +158,11 @@ class _Session:
         self.follow = follow
         self.assigned: dict[tuple[str, int], _Partition] = {}
         self.batches = {t: SourceBatch(s, t) for t, s in topics.items()}
+        # A DuckDB connection per topic: topics are parsed in parallel (see writer.CommitPool).
+        self.cursors = {t: con.cursor() for t in topics}
         self.committers = {
-            t: Committer(self.settings, self.store, s, t, RecordParser(SCHEMAS[s], con)) for t, s in topics.items()
+            t: Committer(self.settings, self.store, s, t, RecordParser(SCHEMAS[s], self.cursors[t]))
+            for t, s in topics.items()
         }
         self.counts = {s: SourceCounts() for s in topics.values()}
         self.partitions_seen: dict[str, set[int]] = {s: set() for s in topics.values()}
@@ -147,7 +171,7 @@ class _Session:
         self.got_assignment = False
         self.closing = False
         self.consumer: Consumer | None = None
-        self.worker: CommitWorker | None = None
+        self.worker: CommitPool | None = None
         self.watermarks: dict[tuple[str, int], tuple[int, int]] = {}
         for s in topics.values():
             table = TableId("bronze", s)
@@ -163,12 +187,15 @@ class _Session:
         self.consumer = consumer = Consumer(conf)
         # The targets of a catch-up run: what each partition held when the run started.
         self.watermarks = watermarks(consumer, self.parts)
-        self.worker = CommitWorker(self.committers)
+        self.worker = CommitPool(self.committers, COMMIT_THREADS)
         consumer.subscribe(
-            list(self.parts), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            list(self.parts),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
         started = time.monotonic()
-        while not self.owner._stop:
+        while not self.owner.stopping:
             msgs = consumer.consume(num_messages=FETCH_MAX, timeout=POLL_S)
             if msgs:
                 self._take(msgs)
@@ -190,6 +217,8 @@ class _Session:
             self.worker.close()
             self._collect(check=False)
             self.worker = None
+        for cur in self.cursors.values():
+            cur.close()
         for source in self.topics.values():
             table = TableId("bronze", source)
             change = self.report.table(table.fqn)
@@ -223,19 +252,20 @@ class _Session:
     # -- messages ----------------------------------------------------------------------------------
     def _take(self, msgs: list[Any]) -> None:
         """One consume() result -> a few arrays per partition (no Python object per message kept)."""
-        errors = [m.error() for m in msgs]
-        if any(e is not None for e in errors):
-            for m, e in zip(msgs, errors, strict=True):
-                if e is not None:
-                    self._on_message_error(m, e)
-            msgs = [m for m, e in zip(msgs, errors, strict=True) if e is None]
+        # map() over the C method descriptors: no Python frame per message.
+        if any(map(operator.is_not, map(Message.error, msgs), repeat(None))):  # EOF events, mostly
+            errors = [m for m in msgs if m.error() is not None]
+            for m in errors:
+                self._on_message_error(m, m.error())
+            msgs = [m for m in msgs if m.error() is None]
             if not msgs:
                 return
-        ids = self.topic_ids
-        topic_id = np.array([ids[m.topic()] for m in msgs], np.int64)
-        partition = np.array([m.partition() for m in msgs], np.int32)
-        offset = np.array([m.offset() for m in msgs], np.int64)
-        value = pa.array([m.value() for m in msgs], pa.large_binary())
+        n = len(msgs)
+        ids: dict[Any, int] = self.topic_ids
+        topic_id = np.fromiter(map(ids.__getitem__, map(Message.topic, msgs)), np.int64, n)
+        partition = np.fromiter(map(Message.partition, msgs), np.int32, n)
+        offset = np.fromiter(map(Message.offset, msgs), np.int64, n)
+        value = pa.array(list(map(Message.value, msgs)), pa.large_binary())
         chunk = Chunk(partition, offset, value)
         key = (topic_id << 32) | partition
         names = list(ids)
@@ -323,7 +353,9 @@ class _Session:
             self.batches[topic].drop({p})
             if self.consumer is not None and not self.closing:
                 self.consumer.seek(
-                    TopicPartition(topic, p, table_value if table_value is not None else OFFSET_BEGINNING)
+                    TopicPartition(
+                        topic, p, table_value if table_value is not None else OFFSET_BEGINNING
+                    )
                 )
         if result.ends and self.consumer is not None and not self.closing:
             # A courtesy for lag tooling; the Delta log stays the source of truth.
@@ -348,13 +380,19 @@ class _Session:
             for p in ps:
                 low, high = self.watermarks.get((topic, p), (0, 0))
                 start = markers[p]
-                self.assigned[(topic, p)] = _Partition(source, start, start or 0, None if self.follow else high)
+                self.assigned[(topic, p)] = _Partition(
+                    source, start, start or 0, None if self.follow else high
+                )
                 self.partitions_seen[source].add(p)
                 self.totals[source] += max(0, high - max(start or 0, low))
                 # From the oldest retained message when the table holds nothing of it yet.
-                seeks.append(TopicPartition(topic, p, start if start is not None else OFFSET_BEGINNING))
+                seeks.append(
+                    TopicPartition(topic, p, start if start is not None else OFFSET_BEGINNING)
+                )
         if seeks:
-            log.info("assigned %s", ", ".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in seeks))
+            log.info(
+                "assigned %s", ", ".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in seeks)
+            )
         consumer.incremental_assign(seeks)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -25,7 +25,12 @@ def consumer_lag(settings: Settings, sources: list[str] | None = None) -> dict[s
     store = DeltaStore(settings)
     topics = {settings.kafka.topic(s): s for s in sources or SOURCES}
     # A throwaway group id: reading watermarks must not join (and rebalance) the real group.
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"lakehouse-lag-{uuid.uuid4().hex[:8]}"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap,
+            "group.id": f"lakehouse-lag-{uuid.uuid4().hex[:8]}",
+        }
+    )
     try:
         parts = topic_partitions(cluster_metadata(settings, consumer), topics)
         marks = watermarks(consumer, parts)

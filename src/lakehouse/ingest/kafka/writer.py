@@ -1,8 +1,9 @@
-"""Commits on a background thread, so parsing and writing one batch overlap consuming the next.
+"""Commits on background threads, so parsing and writing overlap consuming.
 
-DuckDB and delta-rs release the GIL while they work, so on two cores the consumer loop and
-the commit of the previous batch run side by side. At most `depth` batches wait in the
-queue: memory stays bounded by (depth + 2) batches. Jobs run strictly in order.
+DuckDB and delta-rs release the GIL while they work, so the consumer loop and the commits
+of earlier batches run side by side. Each topic is served by one thread (`CommitPool`), so a
+partition's batches commit strictly in order; different topics commit in parallel. At most
+`depth` batches wait per thread: memory stays bounded by a few batches.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ class CommitWorker:
         self._done: list[Done] = []
         self._lock = threading.Lock()
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="lakehouse-kafka-commit", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="lakehouse-kafka-commit", daemon=True
+        )
         self._thread.start()
 
     def submit(self, job: Job) -> None:
@@ -79,3 +82,30 @@ class CommitWorker:
                 self.error = exc
             finally:
                 self._jobs.task_done()
+
+
+class CommitPool:
+    """`threads` CommitWorkers; a topic always goes to the same one (its commits stay ordered)."""
+
+    def __init__(self, committers: dict[str, Committer], threads: int) -> None:
+        n = max(1, min(threads, len(committers)))
+        self.workers = [CommitWorker(committers) for _ in range(n)]
+        self.route = {topic: self.workers[i % n] for i, topic in enumerate(committers)}
+
+    def submit(self, job: Job) -> None:
+        self.route[job.topic].submit(job)
+
+    def results(self) -> list[Done]:
+        return [d for w in self.workers for d in w.results()]
+
+    def wait_idle(self) -> None:
+        for w in self.workers:
+            w.wait_idle()
+
+    def raise_if_failed(self) -> None:
+        for w in self.workers:
+            w.raise_if_failed()
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
