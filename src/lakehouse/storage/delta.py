@@ -8,6 +8,7 @@ progress marker can never disagree.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ class DeltaStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._writer_props = WriterProperties(compression=settings.compression.upper())  # type: ignore[arg-type]
+        self._local = threading.local()
 
     # -- locating -------------------------------------------------------------------------
     def path(self, table: TableId | str) -> Path:
@@ -56,10 +58,25 @@ class DeltaStore:
         return DeltaTable.is_deltatable(str(self.path(table)))
 
     def open(self, table: TableId | str, version: int | None = None) -> DeltaTable:
+        """The table at `version`, or its latest version.
+
+        Latest snapshots are kept per thread and brought up to date by reading only the new
+        log entries, so a job that asks about the same table many times loads it once.
+        """
         t = resolve(table) if isinstance(table, str) else table
+        path = str(self.path(t))
         try:
-            return DeltaTable(str(self.path(t)), version=version)
+            if version is not None:
+                return DeltaTable(path, version=version)
+            cache: dict[str, DeltaTable] = self._local.__dict__.setdefault("tables", {})
+            dt = cache.get(path)
+            if dt is None:
+                dt = cache[path] = DeltaTable(path)
+            else:
+                dt.update_incremental()
+            return dt
         except DeltaNotFound as exc:
+            self._local.__dict__.get("tables", {}).pop(path, None)
             raise TableNotBuiltError(t.fqn) from exc
 
     def version(self, table: TableId | str) -> int | None:
