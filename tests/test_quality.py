@@ -33,3 +33,22 @@ def test_failing_rows_are_counted_and_recorded(lh: Lakehouse) -> None:
     checks = {c["check"]: c for c in status["checks"]}
     assert checks["event_type_in_set"]["failing_rows"] == 2 and not checks["event_type_in_set"]["passed"]
     assert checks["user_id_not_blank"]["passed"]
+
+
+def test_incremental_runs_check_only_their_new_rows(lh: Lakehouse) -> None:
+    ok = {"event_id": "e1", "user_id": "u", "event_type": "click", "timestamp": "2026-01-01T00:00:00Z", "app_type": "web"}
+    land(lh.settings, "app_events", "a.ndjson", [ok, {**ok, "event_id": "e2", "event_type": "teleport"}])
+    lh.ingest()
+    first, _ = lh.transform()
+    assert first.details["quality"]["silver.app_events"]["event_type_in_set"] == 1
+    land(lh.settings, "app_events", "b.ndjson", [{**ok, "event_id": "e3"}, {**ok, "event_id": "e4", "event_type": "x"},
+                                                 {**ok, "event_id": "e5", "event_type": "y"}])
+    lh.ingest()
+    second, _ = lh.transform()
+    q = second.details["quality"]["silver.app_events"]
+    assert q["event_type_in_set"] == 2  # the new batch's two, not the table's three
+    assert "event_id_unique" not in q
+    third, _ = lh.transform()  # nothing new: nothing re-checked
+    assert "silver.app_events" not in third.details["quality"]
+    full, _ = lh.transform(full_refresh=True)
+    assert full.details["quality"]["silver.app_events"] == {**q, "event_type_in_set": 3, "event_id_unique": 0}

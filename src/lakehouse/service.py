@@ -106,19 +106,26 @@ class Lakehouse:
         reports = []
         for lay in layers:
             report = runner.run_layer(lay, full_refresh=full_refresh, progress=progress)
-            built_now = any(m.get("mode") == "full" for m in report.details.get("models", {}).values())
-            report.details["quality"] = self._check_quality(lay, report, full=full_refresh or built_now)
+            report.details["quality"] = self._check_quality(lay, report)
             reports.append(self._finish(report))
         return reports
 
-    def _check_quality(self, layer: str, report: RunReport, *, full: bool) -> dict[str, dict[str, int]]:
+    def _check_quality(self, layer: str, report: RunReport) -> dict[str, dict[str, int]]:
         """Count every expectation of the layer's tables; failing rows per check and table."""
         from lakehouse.pipeline.engine import Engine
         from lakehouse.quality import run_checks
 
         engine = Engine(self.settings, self.store)
         try:
-            results = run_checks(engine, self.store, layer, full=full)
+            # Incremental models are checked on the rows this run appended; rebuilt ones in full.
+            models = report.details.get("models", {})
+            since = {
+                c.table: c.version_before
+                for c in report.tables
+                if models.get(c.table, {}).get("mode") == "incremental"
+            }
+            skipped = {t for t, m in models.items() if m.get("mode") == "skipped"}
+            results = run_checks(engine, self.store, layer, since, skipped)
         finally:
             engine.close()
         self._pending_quality = [(r, report.run_id) for r in results]
