@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +43,36 @@ def rows(lh: Lakehouse, table: str, order_by: str | None = None) -> list[dict[st
     if order_by:
         t = t.sort_by(order_by)
     return t.to_pylist()
+
+
+def lake_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a `python -m lakehouse.cli.main ...` subprocess on the same lake."""
+    import os
+
+    env = dict(os.environ)
+    env.update(
+        LAKEHOUSE_BASE_PATH=str(settings.base_path),
+        LAKEHOUSE_BRONZE_PATH=str(settings.layer_path("bronze")),
+        LAKEHOUSE_SILVER_PATH=str(settings.layer_path("silver")),
+        LAKEHOUSE_GOLD_PATH=str(settings.layer_path("gold")),
+        LAKEHOUSE_LOGS_DIR=str(settings.logs_path),
+        LAKEHOUSE_LANDING_PATH=str(settings.landing),
+        LAKEHOUSE_METADATA_URL=f"sqlite:///{settings.base_path / 'metadata.db'}",
+        **extra,
+    )
+    return env
+
+
+def die_after_quarantine_commit(monkeypatch: Any, table: str = "bronze.app_events") -> Callable[[], None]:
+    """Make the next bronze commit to `table` die like a killed process; returns the undo."""
+    from lakehouse.storage.delta import DeltaStore
+
+    real_append = DeltaStore.append
+
+    def dying_append(self: DeltaStore, target: object, *args: Any, **kwargs: Any) -> int:
+        if str(target) == table:
+            raise SystemExit("killed after the quarantine commit")
+        return real_append(self, target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DeltaStore, "append", dying_append)
+    return lambda: monkeypatch.setattr(DeltaStore, "append", real_append)

@@ -14,29 +14,13 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from lakehouse.config import SOURCES, Settings
+from lakehouse.config import SOURCES
 from lakehouse.service import Lakehouse
 from lakehouse.simulate import SimulationReport
-from lakehouse.storage.delta import DeltaStore
 
-from support import land, make_settings
+from support import die_after_quarantine_commit, lake_env, land, make_settings
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
-
-
-def _env(settings: Settings, chunk: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        LAKEHOUSE_BASE_PATH=str(settings.base_path),
-        LAKEHOUSE_BRONZE_PATH=str(settings.layer_path("bronze")),
-        LAKEHOUSE_SILVER_PATH=str(settings.layer_path("silver")),
-        LAKEHOUSE_GOLD_PATH=str(settings.layer_path("gold")),
-        LAKEHOUSE_LOGS_DIR=str(settings.logs_path),
-        LAKEHOUSE_LANDING_PATH=str(settings.landing),
-        LAKEHOUSE_METADATA_URL=f"sqlite:///{settings.base_path / 'metadata.db'}",
-        LAKEHOUSE_INGEST_CHUNK_BYTES=str(chunk),
-    )
-    return env
 
 
 def assert_exactly_once(lh: Lakehouse, sims: list[SimulationReport]) -> None:
@@ -72,7 +56,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
     settings = make_settings(tmp_path / "lake")
     lh = Lakehouse(settings)
     sims = [lh.simulate(events=60_000, days=2, start=START, seed=s) for s in (1, 2)]
-    env = _env(settings, chunk=256 * 1024)  # many small commits: many places to die
+    env = lake_env(settings, LAKEHOUSE_INGEST_CHUNK_BYTES=str(256 * 1024))  # many commits: many places to die
     rng = random.Random(7)
     kills = 0
     for _ in range(8):
@@ -96,17 +80,10 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
 def test_death_between_quarantine_and_bronze_commits(lh: Lakehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     good = {"event_id": "e1", "user_id": "u1", "event_type": "click", "timestamp": "2026-03-01T00:00:00Z"}
     land(lh.settings, "app_events", "a.ndjson", [good, "{broken", {**good, "event_id": "e2"}])
-    real_append = DeltaStore.append
-
-    def dying_append(self: DeltaStore, table: object, *args: object, **kwargs: object) -> int:
-        if str(table) == "bronze.app_events":
-            raise SystemExit("killed after the quarantine commit")
-        return real_append(self, table, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(DeltaStore, "append", dying_append)
+    undo = die_after_quarantine_commit(monkeypatch)
     with pytest.raises(SystemExit):
         lh.ingest(sources=["app_events"])
-    monkeypatch.setattr(DeltaStore, "append", real_append)
+    undo()
     assert lh.store.dataset("bronze.quarantine").count_rows() == 1
     lh.ingest(sources=["app_events"])
     assert lh.store.dataset("bronze.quarantine").count_rows() == 1

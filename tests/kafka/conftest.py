@@ -29,7 +29,7 @@ from lakehouse.simulate.bad_records import Injected
 from lakehouse.simulate.kafka_sink import KafkaSink
 from lakehouse.storage.delta import DeltaStore
 
-from support import make_settings
+from support import lake_env, make_settings
 
 BOOTSTRAP = os.environ.get("LAKEHOUSE_KAFKA__BOOTSTRAP", "127.0.0.1:9092")
 
@@ -65,15 +65,8 @@ def kafka_settings(tmp_path: Path, kafka_bootstrap: str) -> Iterator[Settings]:
 
 def env_for(settings: Settings, **kafka: Any) -> dict[str, str]:
     """Environment for `python -m lakehouse.cli.main ...` on the same lake and topics."""
-    env = dict(os.environ)
-    env.update(
-        LAKEHOUSE_BASE_PATH=str(settings.base_path),
-        LAKEHOUSE_BRONZE_PATH=str(settings.layer_path("bronze")),
-        LAKEHOUSE_SILVER_PATH=str(settings.layer_path("silver")),
-        LAKEHOUSE_GOLD_PATH=str(settings.layer_path("gold")),
-        LAKEHOUSE_LOGS_DIR=str(settings.logs_path),
-        LAKEHOUSE_LANDING_PATH=str(settings.landing),
-        LAKEHOUSE_METADATA_URL=f"sqlite:///{settings.base_path / 'metadata.db'}",
+    env = lake_env(
+        settings,
         LAKEHOUSE_DUCKDB_THREADS="1",
         LAKEHOUSE_KAFKA__BOOTSTRAP=settings.kafka.bootstrap,
         LAKEHOUSE_KAFKA__TOPIC_PREFIX=settings.kafka.topic_prefix,

@@ -20,6 +20,8 @@ from lakehouse.ingest.kafka import client as kafka_client
 from lakehouse.service import Lakehouse
 from lakehouse.storage.delta import DeltaStore
 
+from support import die_after_quarantine_commit
+
 pytestmark = pytest.mark.kafka
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -169,17 +171,10 @@ def test_death_between_the_quarantine_and_bronze_commits(
     kit.produce(
         events=5_000, days=1, start=START, seed=8, bad_fraction=0.05, sources=["app_events"]
     )
-    real_append = DeltaStore.append
-
-    def dying_append(self: DeltaStore, table: object, *args: object, **kwargs: object) -> int:
-        if str(table) == "bronze.app_events":
-            raise SystemExit("killed after the quarantine commit")
-        return real_append(self, table, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(DeltaStore, "append", dying_append)
+    undo = die_after_quarantine_commit(monkeypatch)
     with pytest.raises(SystemExit):
         KafkaIngestor(settings, DeltaStore(settings)).run(["app_events"])
-    monkeypatch.setattr(DeltaStore, "append", real_append)
+    undo()
     assert DeltaStore(settings).dataset("bronze.quarantine").count_rows() > 0
     assert not DeltaStore(settings).exists("bronze.app_events")
     report = KafkaIngestor(settings, DeltaStore(settings)).run(["app_events"])
