@@ -51,8 +51,14 @@ def run_sessions_incremental(runner: PipelineRunner, engine: Engine, model: Mode
             FROM __span AS w LEFT JOIN __old AS o USING (user_id)
             GROUP BY w.user_id, w.lo, w.hi""",
     )
-    # Re-bind the clicks to every valid click inside each user's window (old and new).
-    engine.bind_files(clicks, name="__all_clicks")
+    # Re-bind the clicks to every valid click inside each user's window (old and new). Only
+    # the UTC days the windows span are read (clicks are partitioned by event_date).
+    rows = engine.con.execute(
+        "SELECT CAST(min(w_lo) AS DATE), CAST(max(w_hi) AS DATE) FROM __window"
+    ).fetchall()
+    first_day, last_day = rows[0] if rows and rows[0][0] is not None else (None, None)
+    days = f"event_date BETWEEN DATE '{first_day}' AND DATE '{last_day}'" if first_day else "false"
+    engine.bind_files(clicks, name="__all_clicks", where=days)
     engine.bind_sql(
         clicks,
         """SELECT c.* FROM __all_clicks AS c
