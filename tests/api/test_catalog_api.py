@@ -31,6 +31,12 @@ def test_runs_endpoints(client: TestClient, keys: dict[str, dict[str, str]], gov
     assert [r["run_id"] for r in runs] == [report.run_id]
     one = client.get(f"/runs/{report.run_id}", headers=keys["reader"]).json()
     assert one["status"] == "success" and one["tables"][0]["rows_out"] == 60
+    # Times carry their UTC offset on every backend (SQLite drops it when storing).
+    from datetime import datetime
+
+    started = datetime.fromisoformat(one["started_at"])
+    assert started.utcoffset() is not None
+    assert started == datetime.fromisoformat(report.started_at)
     missing = client.get("/runs/nope", headers=keys["reader"])
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "run_not_found"
 

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -224,7 +224,7 @@ class Governance:
     def record_run(self, report: RunReport) -> None:
         self.metadata.save_run(Run(
             run_id=report.run_id, job=report.job, status=report.status,
-            started_at=_ts(report.started_at) or datetime.now().astimezone(), ended_at=_ts(report.ended_at),
+            started_at=_ts(report.started_at) or datetime.now(UTC), ended_at=_ts(report.ended_at),
             duration_s=report.duration_s, error=report.error,
             tables=[asdict(c) for c in report.tables], details=report.details,
         ))
@@ -266,7 +266,7 @@ class Governance:
     def record_quality(self, table: str, check: str, passed: bool, failing_rows: int = 0, run_id: str | None = None) -> None:
         self.metadata.add_quality([QualityResult(
             table_fqn=resolve(table).fqn, check_name=check, passed=passed,
-            failing_rows=failing_rows, run_id=run_id, at=datetime.now().astimezone(),
+            failing_rows=failing_rows, run_id=run_id, at=datetime.now(UTC),
         )])
 
     def quality(self, table: str) -> dict[str, Any] | None:
