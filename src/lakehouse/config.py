@@ -25,6 +25,9 @@ class KafkaSettings(BaseModel):
     group_id: str = "lakehouse-bronze"
     batch_max_messages: int = Field(default=200_000, ge=1)
     batch_max_seconds: float = Field(default=5.0, gt=0)
+    # A worker killed without leaving the group keeps its partitions this long (broker minimum 6 s).
+    session_timeout_ms: int = Field(default=10_000, ge=6_000)
+    commit_threads: int = Field(default=2, ge=1)  # sources parsed and committed in parallel
 
     def topic(self, source: str) -> str:
         return f"{self.topic_prefix}{source}"

@@ -37,12 +37,6 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
-# A worker that dies without leaving the group (kill -9) keeps its partitions until the
-# broker misses its heartbeats for this long; 10 s instead of librdkafka's 45 s so the
-# survivors take over quickly. The broker's minimum is 6 s.
-SESSION_TIMEOUT_MS = 10_000
-
-
 def app_id(topic: str, partition: int) -> str:
     """The Delta application transaction id that records a partition's next offset."""
     return f"kafka:{topic}:{partition}"
@@ -80,8 +74,11 @@ def consumer_config(settings: Settings, *, group_id: str | None = None) -> dict[
         "isolation.level": "read_committed",
         "enable.partition.eof": True,
         "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": SESSION_TIMEOUT_MS,
-        "heartbeat.interval.ms": SESSION_TIMEOUT_MS // 5,
+        # A worker that dies without leaving the group (kill -9) keeps its partitions until
+        # the broker misses its heartbeats this long: 10 s by default instead of librdkafka's
+        # 45 s, so the survivors take over quickly.
+        "session.timeout.ms": settings.kafka.session_timeout_ms,
+        "heartbeat.interval.ms": settings.kafka.session_timeout_ms // 5,
         "fetch.wait.max.ms": 100,  # an idle partition answers (EOF) within 0.1 s
         "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 8 * 1024 * 1024,

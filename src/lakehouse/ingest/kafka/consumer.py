@@ -59,9 +59,6 @@ Progress = Callable[[str, int, int], None]  # (source, messages done, messages k
 POLL_S = 0.25  # longest wait inside consume(): how fast a stop signal is noticed
 FETCH_MAX = 20_000  # messages per consume() call
 ASSIGN_TIMEOUT_S = 60.0  # catch-up mode: give up if the group never assigns anything
-COMMIT_THREADS = (
-    2  # topics committed in parallel (each thread parses with DuckDB, writes with delta-rs)
-)
 
 
 @dataclass
@@ -187,7 +184,8 @@ class _Session:
         self.consumer = consumer = Consumer(conf)
         # The targets of a catch-up run: what each partition held when the run started.
         self.watermarks = watermarks(consumer, self.parts)
-        self.worker = CommitPool(self.committers, COMMIT_THREADS)
+        # Topics committed in parallel (each thread parses with DuckDB, writes with delta-rs).
+        self.worker = CommitPool(self.committers, self.settings.kafka.commit_threads)
         consumer.subscribe(
             list(self.parts),
             on_assign=self._on_assign,
