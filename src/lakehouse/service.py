@@ -7,6 +7,7 @@ their results back as typed objects. It never prints and knows nothing about HTT
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
@@ -31,6 +32,7 @@ class Lakehouse:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.store = DeltaStore(self.settings)
+        self._warming: threading.Thread | None = None
 
     # -- simulate ---------------------------------------------------------------------------
     def simulate(
@@ -81,6 +83,7 @@ class Lakehouse:
         for s in sources or []:
             if s not in SOURCES:
                 raise InputError(f"unknown source '{s}'", hint=f"choose from {', '.join(SOURCES)}")
+        self._warm_up()
         if source == "files":
             from lakehouse.ingest.files import FileIngestor
 
@@ -101,6 +104,7 @@ class Lakehouse:
 
         if layer is not None and layer not in ("silver", "gold"):
             raise InputError(f"unknown layer '{layer}'", hint="use --layer silver or --layer gold")
+        self._warm_up()
         runner = PipelineRunner(self.settings, self.store)
         layers = [layer] if layer else ["silver", "gold"]
         reports = []
@@ -193,6 +197,26 @@ class Lakehouse:
 
         return Governance(self.settings, self.store)
 
+    def _warm_up(self) -> None:
+        """Import and open the metadata store on another thread while the job runs.
+
+        Recording a run needs SQLAlchemy, Alembic and OpenLineage loaded and the store open
+        (about a second in a fresh process); the job's DuckDB and Delta work releases the GIL,
+        so the two overlap instead of adding up.
+        """
+        if self._warming is not None or "governance" in self.__dict__:
+            return
+
+        def work() -> None:
+            try:
+                _ = self.governance
+                import lakehouse.catalog.openlineage  # noqa: F401
+            except Exception:
+                log.debug("metadata store warm-up failed", exc_info=True)
+
+        self._warming = threading.Thread(target=work, name="lakehouse-metadata-warm-up", daemon=True)
+        self._warming.start()
+
     def _finish(self, report: RunReport) -> RunReport:
         report.write(self.settings.logs_path)
         self._record(report)
@@ -201,6 +225,9 @@ class Lakehouse:
     def _record(self, report: RunReport) -> None:
         # The metadata store is optional at run time (the `api` extra); a job's outcome
         # never depends on it, but a failure to record is logged, not hidden.
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
         try:
             gov = self.governance
         except ImportError:

@@ -39,7 +39,7 @@ def run_sessions_incremental(runner: PipelineRunner, engine: Engine, model: Mode
     engine.bind_files(model.table)
     engine.materialize(
         "__old",
-        f"""SELECT s.session_id, s.user_id, s.session_start, s.session_end
+        f"""SELECT s.session_id, s.user_id, s.session_start, s.session_end, s.session_date
             FROM {model.table.fqn} AS s JOIN __span AS w USING (user_id)
             WHERE s.session_end >= w.lo AND s.session_start <= w.hi""",
     )
@@ -69,14 +69,17 @@ def run_sessions_incremental(runner: PipelineRunner, engine: Engine, model: Mode
     data = engine.arrow(
         """SELECT n.*, 'upsert' AS _action FROM __sessions AS n
            UNION ALL BY NAME
-           SELECT o.session_id, o.user_id, 'delete' AS _action FROM __old AS o
+           SELECT o.session_id, o.user_id, o.session_date, 'delete' AS _action FROM __old AS o
            ANTI JOIN __sessions AS n USING (session_id)"""
     )
     target = [f.name for f in store.open(model.table).schema().to_arrow()]  # type: ignore[attr-defined]
     values = {c: f"s.{c}" for c in target}
     (
         store.merge(
-            model.table, data, predicate="t.session_id = s.session_id", txns=inputs.txns(model.table),
+            # session_date (the partition) is a function of session_id's inputs: naming it lets
+            # the MERGE read and rewrite only the days that hold the sessions it replaces.
+            model.table, data, predicate="t.session_date = s.session_date AND t.session_id = s.session_id",
+            txns=inputs.txns(model.table),
             metadata={"lakehouse.job": "transform.silver", "lakehouse.mode": "incremental"},
         )
         .when_matched_delete(predicate="s._action = 'delete'")
