@@ -60,14 +60,7 @@ def settings_for(root: Path, landing: Path | None = None, bronze: Path | None = 
     """Settings with every path set explicitly (nothing falls back to the environment)."""
     from lakehouse.config import Settings
 
-    return Settings(
-        base_path=root,
-        bronze_path=bronze or root / "bronze",
-        silver_path=root / "silver",
-        gold_path=root / "gold",
-        logs_dir=root / "logs",
-        landing_path=landing or root / "landing",
-    )
+    return Settings.under(root, bronze_path=bronze or root / "bronze", landing_path=landing or root / "landing")
 
 
 def window_start(days: int) -> datetime:

@@ -45,15 +45,8 @@ def machine() -> str:
 
 
 def settings_for(root: Path, prefix: str, batch: int) -> Settings:
-    return Settings(
-        base_path=root,
-        bronze_path=root / "bronze",
-        silver_path=root / "silver",
-        gold_path=root / "gold",
-        logs_dir=root / "logs",
-        landing_path=root / "landing",
-        metadata_url=f"sqlite:///{root / 'metadata.db'}",
-        kafka={"topic_prefix": prefix, "group_id": f"{prefix}bench", "batch_max_messages": batch},
+    return Settings.under(
+        root, kafka={"topic_prefix": prefix, "group_id": f"{prefix}bench", "batch_max_messages": batch}
     )
 
 

@@ -12,18 +12,7 @@ from lakehouse.service import Lakehouse
 
 
 def make_settings(root: Path, **overrides: Any) -> Settings:
-    # Every path explicit, so the developer's environment (BRONZE_PATH, ...) cannot leak in.
-    return Settings(
-        base_path=root,
-        bronze_path=root / "bronze",
-        silver_path=root / "silver",
-        gold_path=root / "gold",
-        logs_dir=root / "logs",
-        landing_path=root / "landing",
-        metadata_url=f"sqlite:///{root / 'metadata.db'}",
-        duckdb_threads=2,
-        **overrides,
-    )
+    return Settings.under(root, **{"duckdb_threads": 2, **overrides})
 
 
 def land(settings: Settings, source: str, name: str, records: Iterable[dict[str, Any] | str]) -> Path:

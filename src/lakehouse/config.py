@@ -8,7 +8,7 @@ Environment variables use the prefix ``LAKEHOUSE_`` and ``__`` for nesting
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +78,21 @@ class Settings(BaseSettings):
     compression: Literal["snappy", "zstd", "gzip", "lz4", "uncompressed"] = "snappy"
     kafka: KafkaSettings = KafkaSettings()
     api: ApiSettings = ApiSettings()
+
+    @classmethod
+    def under(cls, root: Path, **overrides: Any) -> Settings:
+        """Every path explicitly under `root`, so an inherited environment (BRONZE_PATH, ...)
+        cannot send part of the lake elsewhere: for tests, benchmarks and embedding."""
+        paths: dict[str, Any] = {
+            "base_path": root,
+            "bronze_path": root / "bronze",
+            "silver_path": root / "silver",
+            "gold_path": root / "gold",
+            "logs_dir": root / "logs",
+            "landing_path": root / "landing",
+            "metadata_url": f"sqlite:///{root / 'metadata.db'}",
+        }
+        return cls(**{**paths, **overrides})
 
     def layer_path(self, layer: str) -> Path:
         explicit = {"bronze": self.bronze_path, "silver": self.silver_path, "gold": self.gold_path}

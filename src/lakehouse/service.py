@@ -132,7 +132,6 @@ class Lakehouse:
             results = run_checks(engine, self.store, layer, since, skipped)
         finally:
             engine.close()
-        self._pending_quality = [(r, report.run_id) for r in results]
         out: dict[str, dict[str, int]] = {}
         for r in results:
             out.setdefault(r.table, {})[r.check] = r.failing_rows
@@ -235,8 +234,9 @@ class Lakehouse:
         try:
             gov.record_run(report)
             gov.emit_lineage(report)
-            for result, run_id in getattr(self, "_pending_quality", []):
-                gov.record_quality(result.table, result.check, result.passed, result.failing_rows, run_id)
-            self._pending_quality = []
+            # The run's quality results travel in its report: failing rows per table and check.
+            for table, checks in report.details.get("quality", {}).items():
+                for check, failing in checks.items():
+                    gov.record_quality(table, check, failing == 0, failing, report.run_id)
         except Exception:
             log.warning("could not record run %s in the metadata store", report.run_id, exc_info=True)
