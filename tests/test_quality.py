@@ -6,7 +6,7 @@ from lakehouse.pipeline.registry import model_for
 from lakehouse.quality import expectations_of
 from lakehouse.service import Lakehouse
 
-from support import land
+from support import land, quality_of
 
 
 def test_expectations_are_read_from_the_model() -> None:
@@ -23,7 +23,7 @@ def test_failing_rows_are_counted_and_recorded(lh: Lakehouse) -> None:
     ])
     lh.ingest()
     silver, _ = lh.transform()
-    q = silver.details["quality"]["silver.app_events"]
+    q = quality_of(silver, "silver.app_events")
     assert q["event_type_in_set"] == 2
     assert q["app_type_in_set"] == 2
     assert q["user_id_not_blank"] == 0
@@ -40,15 +40,15 @@ def test_incremental_runs_check_only_their_new_rows(lh: Lakehouse) -> None:
     land(lh.settings, "app_events", "a.ndjson", [ok, {**ok, "event_id": "e2", "event_type": "teleport"}])
     lh.ingest()
     first, _ = lh.transform()
-    assert first.details["quality"]["silver.app_events"]["event_type_in_set"] == 1
+    assert quality_of(first, "silver.app_events")["event_type_in_set"] == 1
     land(lh.settings, "app_events", "b.ndjson", [{**ok, "event_id": "e3"}, {**ok, "event_id": "e4", "event_type": "x"},
                                                  {**ok, "event_id": "e5", "event_type": "y"}])
     lh.ingest()
     second, _ = lh.transform()
-    q = second.details["quality"]["silver.app_events"]
+    q = quality_of(second, "silver.app_events")
     assert q["event_type_in_set"] == 2  # the new batch's two, not the table's three
     assert "event_id_unique" not in q
     third, _ = lh.transform()  # nothing new: nothing re-checked
-    assert "silver.app_events" not in third.details["quality"]
+    assert quality_of(third, "silver.app_events") == {}
     full, _ = lh.transform(full_refresh=True)
-    assert full.details["quality"]["silver.app_events"] == {**q, "event_type_in_set": 3, "event_id_unique": 0}
+    assert quality_of(full, "silver.app_events") == {**q, "event_type_in_set": 3, "event_id_unique": 0}

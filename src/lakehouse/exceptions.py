@@ -69,6 +69,10 @@ class PermissionDeniedError(LakehouseError):
     """The caller's role may not do this."""
 
 
+class StorageError(LakehouseError):
+    """The table format refused an operation (a vacuum below its safety window, a corrupt log)."""
+
+
 class CommitConflictError(LakehouseError):
     """Another writer committed first; re-read and try again."""
 

@@ -11,13 +11,16 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.config import SOURCES, Settings
+from lakehouse.contract import Layer
 from lakehouse.exceptions import InputError
 from lakehouse.reports import RunReport
+from lakehouse.results import CheckResult, JobResult, TransformResult
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
-from lakehouse.storage.delta import DeltaStore, TableInfo
+from lakehouse.storage.base import Commit, TableInfo
+from lakehouse.storage.delta import DeltaStore
 from lakehouse.storage.names import LAYERS, TableId, resolve, tables_in
 
 if TYPE_CHECKING:
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+R = TypeVar("R", RunReport, TransformResult)
 
 
 class Lakehouse:
@@ -99,43 +103,35 @@ class Lakehouse:
     # -- transform ----------------------------------------------------------------------------
     def transform(
         self, *, layer: str | None = None, full_refresh: bool = False, progress: Progress | None = None
-    ) -> list[RunReport]:
+    ) -> list[TransformResult]:
         from lakehouse.pipeline.runner import PipelineRunner
 
         if layer is not None and layer not in ("silver", "gold"):
             raise InputError(f"unknown layer '{layer}'", hint="use --layer silver or --layer gold")
         self._warm_up()
         runner = PipelineRunner(self.settings, self.store)
-        layers = [layer] if layer else ["silver", "gold"]
-        reports = []
+        layers: list[Layer] = ["silver" if layer == "silver" else "gold"] if layer else ["silver", "gold"]
+        results = []
         for lay in layers:
-            report = runner.run_layer(lay, full_refresh=full_refresh, progress=progress)
-            report.details["quality"] = self._check_quality(lay, report)
-            reports.append(self._finish(report))
-        return reports
+            result = runner.run_layer(lay, full_refresh=full_refresh, progress=progress)
+            result.checks = self._check_quality(result)
+            results.append(self._finish(result))
+        return results
 
-    def _check_quality(self, layer: str, report: RunReport) -> dict[str, dict[str, int]]:
-        """Count every expectation of the layer's tables; failing rows per check and table."""
-        from lakehouse.pipeline.engine import Engine
+    def _check_quality(self, result: TransformResult) -> list[CheckResult]:
+        """Count every expectation of the layer's tables over the rows the run wrote."""
+        from lakehouse.pipeline.engines import DuckDBEngine
         from lakehouse.quality import run_checks
 
-        engine = Engine(self.settings, self.store)
+        engine = DuckDBEngine(self.settings, self.store)
         try:
-            # Incremental models are checked on the rows this run appended; rebuilt ones in full.
-            models = report.details.get("models", {})
-            since = {
-                c.table: c.version_before
-                for c in report.tables
-                if models.get(c.table, {}).get("mode") == "incremental"
-            }
-            skipped = {t for t, m in models.items() if m.get("mode") == "skipped"}
-            results = run_checks(engine, self.store, layer, since, skipped)
+            # Incremental models are checked on the rows this run wrote; rebuilt ones in full.
+            modes = {m.table: m.mode for m in result.models}
+            since = {c.table: c.version_before for c in result.tables if modes.get(c.table) == "incremental"}
+            skipped = {t for t, mode in modes.items() if mode == "skipped"}
+            return run_checks(engine, self.store, result.layer, since, skipped)
         finally:
             engine.close()
-        out: dict[str, dict[str, int]] = {}
-        for r in results:
-            out.setdefault(r.table, {})[r.check] = r.failing_rows
-        return out
 
     # -- tables ---------------------------------------------------------------------------------
     def tables(self, layer: str | None = None) -> list[TableInfo]:
@@ -149,42 +145,42 @@ class Lakehouse:
     def resolve(self, name: str) -> TableId:
         return resolve(name)
 
-    def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+    def history(self, name: str, limit: int | None = None) -> list[Commit]:
         return self.store.history(resolve(name), limit)
 
     def summary(self) -> dict[str, Any]:
         """A few KPIs from gold for the demo: segment mix, latest days, hours by health."""
-        from lakehouse.pipeline.engine import Engine
+        from lakehouse.pipeline.engines import DuckDBEngine
 
-        engine = Engine(self.settings, self.store)
+        engine = DuckDBEngine(self.settings, self.store)
         try:
             out: dict[str, Any] = {"segments": [], "daily": [], "health": {}, "quarantined": 0, "duplicates_removed": 0}
             names = {"gold.user_segments", "gold.daily_summary", "gold.hourly_metrics", "bronze.quarantine",
                      "bronze.app_events", "silver.app_events"}
             built = {t.fqn for t in tables_in() if t.fqn in names and self.store.exists(t)}
             for fqn in built:
-                engine.bind_files(resolve(fqn))
+                engine.bind_table(resolve(fqn))
             if "gold.user_segments" in built:
-                out["segments"] = engine.query(
+                out["segments"] = engine.arrow(
                     "SELECT segment, count(*) AS users FROM gold.user_segments GROUP BY 1 "
                     "ORDER BY array_position(['VIP', 'Active', 'Regular', 'Inactive'], segment)"
-                ).to_arrow_table().to_pylist()
+                ).to_pylist()
             if "gold.daily_summary" in built:
-                out["daily"] = engine.query(
+                out["daily"] = engine.arrow(
                     "SELECT summary_date, daily_users, new_users, total_events, sessions, revenue "
                     "FROM gold.daily_summary ORDER BY summary_date DESC LIMIT 5"
-                ).to_arrow_table().to_pylist()
+                ).to_pylist()
             if "gold.hourly_metrics" in built:
-                rows = engine.query(
+                rows = engine.arrow(
                     "SELECT health_status, count(*) AS n FROM gold.hourly_metrics GROUP BY 1"
-                ).to_arrow_table().to_pylist()
+                ).to_pylist()
                 out["health"] = {r["health_status"]: r["n"] for r in rows}
             if "bronze.quarantine" in built:
-                out["quarantined"] = engine.scalar("SELECT count(*) FROM bronze.quarantine")
+                out["quarantined"] = int(engine.scalar("SELECT count(*) FROM bronze.quarantine") or 0)
             if {"bronze.app_events", "silver.app_events"} <= built:
-                out["duplicates_removed"] = engine.scalar(
+                out["duplicates_removed"] = int(engine.scalar(
                     "SELECT (SELECT count(*) FROM bronze.app_events) - (SELECT count(*) FROM silver.app_events)"
-                )
+                ) or 0)
             return out
         finally:
             engine.close()
@@ -216,12 +212,12 @@ class Lakehouse:
         self._warming = threading.Thread(target=work, name="lakehouse-metadata-warm-up", daemon=True)
         self._warming.start()
 
-    def _finish(self, report: RunReport) -> RunReport:
+    def _finish(self, report: R) -> R:
         report.write(self.settings.logs_path)
         self._record(report)
         return report
 
-    def _record(self, report: RunReport) -> None:
+    def _record(self, report: RunReport | JobResult) -> None:
         # The metadata store is optional at run time (the `api` extra); a job's outcome
         # never depends on it, but a failure to record is logged, not hidden.
         if self._warming is not None:
@@ -234,9 +230,7 @@ class Lakehouse:
         try:
             gov.record_run(report)
             gov.emit_lineage(report)
-            # The run's quality results travel in its report: failing rows per table and check.
-            for table, checks in report.details.get("quality", {}).items():
-                for check, failing in checks.items():
-                    gov.record_quality(table, check, failing == 0, failing, report.run_id)
+            for c in getattr(report, "checks", []):
+                gov.record_quality(c.table, c.check, c.passed, c.failing_rows, report.run_id)
         except Exception:
             log.warning("could not record run %s in the metadata store", report.run_id, exc_info=True)

@@ -9,6 +9,7 @@ from lakehouse.catalog.access import ANONYMOUS_ADMIN
 from lakehouse.catalog.lineage import ColumnEdge, model_lineage
 from lakehouse.catalog.service import Governance
 from lakehouse.config import Settings
+from lakehouse.contract import REGISTRY
 from lakehouse.pipeline import registry
 from lakehouse.pipeline.registry import Model
 from lakehouse.query.sample import build_sample_lake
@@ -50,10 +51,10 @@ def test_select_star_uses_the_delta_schema() -> None:
 
 @pytest.fixture
 def gov(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Governance:
-    models = (
-        Model(TableId("silver", "users"), USERS_SQL, "cdc_merge"),
-        Model(TableId("gold", "user_segments"), SEGMENTS_SQL, "full"),
-    )
+    def model(t: TableId, sql: str) -> Model:
+        return Model(REGISTRY.get(t), sql, registry.dependencies(t, sql))
+
+    models = (model(TableId("silver", "users"), USERS_SQL), model(TableId("gold", "user_segments"), SEGMENTS_SQL))
     monkeypatch.setattr(registry, "load_models", lambda: models)
     settings = Settings(base_path=tmp_path / "lake")
     store = DeltaStore(settings)

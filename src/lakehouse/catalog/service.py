@@ -26,6 +26,7 @@ from lakehouse.exceptions import InputError, LakehouseError, TableNotBuiltError
 from lakehouse.query.engine import QueryEngine, QueryResult
 from lakehouse.query.safety import ParsedQuery, validate, validate_filter
 from lakehouse.reports import RunReport
+from lakehouse.results import JobResult
 from lakehouse.storage.delta import DeltaStore, TableInfo
 from lakehouse.storage.names import TableId, resolve, tables_in
 
@@ -129,7 +130,7 @@ class Governance:
         t = self.table(name, who)
         if not self.store.exists(t):
             raise TableNotBuiltError(t.fqn)
-        return self.store.history(t, limit)
+        return [c.to_dict() for c in self.store.history(t, limit)]
 
     def preview(
         self, name: str, who: Principal, *, limit: int | None = None, columns: list[str] | None = None,
@@ -221,7 +222,7 @@ class Governance:
         }
 
     # -- runs, quality, audit ------------------------------------------------------------------
-    def record_run(self, report: RunReport) -> None:
+    def record_run(self, report: RunReport | JobResult) -> None:
         self.metadata.save_run(Run(
             run_id=report.run_id, job=report.job, status=report.status,
             started_at=_ts(report.started_at) or datetime.now(UTC), ended_at=_ts(report.ended_at),
@@ -229,7 +230,7 @@ class Governance:
             tables=[asdict(c) for c in report.tables], details=report.details,
         ))
 
-    def emit_lineage(self, report: RunReport) -> int:
+    def emit_lineage(self, report: RunReport | JobResult) -> int:
         """Write the run's OpenLineage events; returns how many were sent. Never raises."""
         try:
             # Only jobs that wrote model outputs need the model graph (not ingestion).

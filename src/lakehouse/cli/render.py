@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from lakehouse.reports import RunReport
+from lakehouse.results import TransformResult
 from lakehouse.storage.delta import TableInfo
 
 console = Console()
@@ -70,15 +71,14 @@ def ingest_summary(report: RunReport) -> Table:
     return t
 
 
-def transform_summary(report: RunReport) -> Table:
+def transform_summary(report: TransformResult) -> Table:
     t = Table(title=f"{report.job} ({report.duration_s:.1f} s)", header_style="bold")
     for col in ("table", "mode", "rows in", "rows out", "version", "seconds"):
         t.add_column(col, justify="left" if col in ("table", "mode") else "right")
-    models = report.details.get("models", {})
     for change in report.tables:
-        m = models.get(change.table, {})
+        m = report.model(change.table)
         t.add_row(
-            change.table, m.get("mode", "-"), f"{change.rows_in:,}", f"{change.rows_out:,}",
-            "-" if change.version_after is None else str(change.version_after), f"{m.get('seconds', 0):.2f}",
+            change.table, m.mode if m else "-", f"{change.rows_in:,}", f"{change.rows_out:,}",
+            "-" if change.version_after is None else str(change.version_after), f"{m.seconds if m else 0:.2f}",
         )
     return t

@@ -1,6 +1,3 @@
--- kind: partition
--- partition: event_date
--- description: Per UTC day, from valid deduplicated transactions: revenue (completed amounts), orders (completed), paying_users, failed and refunded counts, refunded_amount, avg_order_value.
 SELECT
     event_date AS revenue_date,
     coalesce(round(sum(amount) FILTER (WHERE status = 'completed'), 2), 0) AS revenue,

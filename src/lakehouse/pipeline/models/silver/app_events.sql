@@ -1,8 +1,3 @@
--- kind: unique_key
--- key: event_id
--- order: _ingested_at, _source
--- partition: event_date
--- description: App events deduplicated by event_id (earliest ingested wins), typed, with event_date/event_hour (UTC, event time) and quality flags.
 SELECT
     event_id,
     user_id,

@@ -1,8 +1,3 @@
--- kind: unique_key
--- key: click_id
--- order: _ingested_at, _source
--- partition: event_date
--- description: Clickstream page views deduplicated by click_id (earliest ingested wins), typed, with quality flags.
 SELECT
     click_id,
     user_id,

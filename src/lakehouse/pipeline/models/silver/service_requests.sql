@@ -1,8 +1,3 @@
--- kind: unique_key
--- key: log_id
--- order: _ingested_at, _source
--- partition: event_date
--- description: Service request logs deduplicated by log_id (earliest ingested wins), typed, with is_error (HTTP 5xx) and quality flags.
 SELECT
     log_id,
     "timestamp" AS request_timestamp,

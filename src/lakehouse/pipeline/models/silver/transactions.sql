@@ -1,8 +1,3 @@
--- kind: unique_key
--- key: transaction_id
--- order: _ingested_at, _source
--- partition: event_date
--- description: Payment transactions deduplicated by transaction_id (earliest ingested wins), typed, with quality flags.
 SELECT
     transaction_id,
     user_id,

@@ -1,7 +1,3 @@
--- kind: cdc_merge
--- key: user_id
--- sequence: seq
--- description: Latest change per row of the source `users` table from CDC (Debezium envelope), merged in change-sequence order; deletes are kept as tombstones so a late, older change cannot bring a row back.
 SELECT
     json_extract_string(coalesce("after", "before"), '$.id') AS user_id,
     op,

@@ -1,0 +1,120 @@
+"""Typed results of every job, written as JSON run reports to the logs directory.
+
+A job returns one of these (`TransformResult`, `IngestResult`, ...); the CLI renders it,
+the API serves it, the metadata store records it. All are plain dataclasses, so a report
+is `dataclasses.asdict` of the result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from lakehouse.contract import Layer, ModelKind
+
+Status = Literal["running", "success", "failed"]
+ModelMode = Literal["full", "incremental", "skipped"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class TableChange:
+    table: str
+    rows_in: int = 0
+    rows_out: int = 0
+    version_before: int | None = None
+    version_after: int | None = None
+
+
+@dataclass(kw_only=True)
+class JobResult:
+    """What every job reports: when, how it ended, and the tables it changed."""
+
+    job: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    started_at: str = field(default_factory=_now)
+    ended_at: str | None = None
+    duration_s: float = 0.0
+    status: Status = "running"
+    error: str | None = None
+    tables: list[TableChange] = field(default_factory=list)
+    _t0: float = field(default_factory=time.perf_counter, repr=False, compare=False)
+
+    def table(self, name: str) -> TableChange:
+        for t in self.tables:
+            if t.table == name:
+                return t
+        change = TableChange(table=name)
+        self.tables.append(change)
+        return change
+
+    def finish(self, status: Status = "success", error: str | None = None) -> JobResult:
+        self.status = status
+        self.error = error
+        self.ended_at = _now()
+        self.duration_s = round(time.perf_counter() - self._t0, 3)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("_t0", None)
+        return d
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The job's own fields (everything but the common ones), as stored with the run."""
+        common = {f.name for f in fields(JobResult)}
+        return {k: v for k, v in self.to_dict().items() if k not in common}
+
+    def write(self, logs_dir: Path) -> Path:
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        stamp = self.started_at.replace(":", "").replace("-", "").split(".")[0]
+        path = logs_dir / f"{self.job.replace('.', '_')}_{stamp}_{self.run_id}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        tmp.replace(path)
+        return path
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One quality check of one table after a run: how many rows failed it."""
+
+    table: str
+    check: str
+    passed: bool
+    failing_rows: int
+
+
+@dataclass(kw_only=True)
+class ModelResult:
+    table: str
+    kind: ModelKind
+    mode: ModelMode
+    seconds: float = 0.0
+    rows_in: int = 0
+    rows_out: int = 0
+    reason: str | None = None  # why skipped, or why a full rebuild was needed
+    partitions: list[str] = field(default_factory=list)  # partitions an incremental run rebuilt
+    users: int | None = None  # sessions: users with new clicks
+    replaced: int | None = None  # sessions: earlier sessions replaced
+
+
+@dataclass(kw_only=True)
+class TransformResult(JobResult):
+    layer: Layer
+    full_refresh: bool = False
+    engine: str = "duckdb"
+    models: list[ModelResult] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+
+    def model(self, table: str) -> ModelResult | None:
+        return next((m for m in self.models if m.table == table), None)
