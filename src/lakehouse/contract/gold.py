@@ -103,8 +103,10 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     _gold(
         "revenue_daily",
-        "Per UTC day, from valid deduplicated transactions: revenue (completed amounts), orders (completed), "
-        "paying_users, failed and refunded counts, refunded_amount, avg_order_value.",
+        "Per UTC day (transaction time), from valid deduplicated transactions: revenue (completed amounts), "
+        "orders (completed), paying_users, failed and refunded counts, refunded_amount, avg_order_value, and "
+        "net_revenue: completed amounts of the orders whose current state (silver.orders) is not refunded, "
+        "cancelled or deleted.",
         (
             c("revenue_date", "date", "The UTC day."),
             c("revenue", "double", "Sum of completed amounts."),
@@ -114,9 +116,10 @@ TABLES: tuple[TableSpec, ...] = (
             c("refunded_orders", "int64", "Refunded transactions."),
             c("refunded_amount", "double", "Sum of refunded amounts."),
             c("avg_order_value", "double", "Mean completed amount."),
+            c("net_revenue", "double", "Completed amounts whose order has not since been refunded, cancelled or deleted."),
             c("event_date", "date", "The same UTC day (the partition)."),
         ),
-        "partition",
+        "full",
         partition_by=("event_date",), keys=("revenue_date",), retention_column="event_date",
     ),
 )

@@ -119,6 +119,24 @@ TABLES: tuple[TableSpec, ...] = (
         keys=("user_id",),
     ),
     _silver(
+        "orders",
+        "Current state of the source `orders` table from CDC (Debezium envelope), merged in change-sequence "
+        "order. A deleted order stays as a tombstone (is_deleted) so a late, older change cannot bring it back; "
+        "read `WHERE NOT is_deleted` for the live orders.",
+        (
+            c("order_id", "string", "The source row's id."),
+            c("user_id", "string", "Who placed the order."),
+            c("amount", "double", "Order amount in currency units (null when not a finite number)."),
+            c("status", "string", "The order's current status: created, completed, failed, refunded, ..."),
+            c("op", "string", "The latest change: r, c, u or d."),
+            c("seq", "int64", "The change's log sequence number (higher is later)."),
+            c("changed_at", "timestamp", "When the latest change happened in the source (UTC)."),
+            c("is_deleted", "bool", "True when the latest change is a delete (a tombstone)."),
+        ),
+        ModelSpec("cdc_merge", key="order_id", sequence="seq"),
+        keys=("order_id",),
+    ),
+    _silver(
         "users",
         "Current rows of the source `users` table (CDC, deletes applied) with engagement from valid events. "
         "days_since_last_event and is_active (an event within 7 days) are measured against the lake's data "
