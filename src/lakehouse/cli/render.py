@@ -46,15 +46,17 @@ def human_bytes(n: int) -> str:
     return f"{size:.1f} TB"
 
 
-def tables_table(infos: list[TableInfo]) -> Table:
+def tables_table(infos: list[TableInfo], width: int | None = None) -> Table:
+    """The lake's tables; the file count only where the terminal is wide enough for it."""
+    wide = (width or console.width) >= 100
     t = Table(title="Lakehouse tables", header_style="bold")
-    for col in ("table", "rows", "files", "size", "version", "last update (UTC)"):
-        t.add_column(col, justify="right" if col in ("rows", "files", "size", "version") else "left")
+    cols = ("table", "rows", *(("files",) if wide else ()), "size", "version", "updated (UTC)")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("table", "updated (UTC)") else "right", no_wrap=True)
     for i in infos:
-        t.add_row(
-            i.table.fqn, f"{i.rows:,}", str(i.files), human_bytes(i.size_bytes), str(i.version),
-            i.last_modified.strftime("%Y-%m-%d %H:%M:%S") if i.last_modified else "-",
-        )
+        stamp = i.last_modified.strftime("%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M") if i.last_modified else "-"
+        t.add_row(i.table.fqn, f"{i.rows:,}", *((str(i.files),) if wide else ()), human_bytes(i.size_bytes),
+                  str(i.version), stamp)
     return t
 
 
