@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = Field(default=None, ge=1)
     duckdb_memory_limit: str = "4GB"
     compression: Literal["snappy", "zstd", "gzip", "lz4", "uncompressed"] = "snappy"
+    # Run every table's expectations on each batch before it is committed (see docs/quality.md).
+    quality_checks: bool = True
     kafka: KafkaSettings = KafkaSettings()
     api: ApiSettings = ApiSettings()
 

@@ -13,12 +13,16 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from lakehouse.contract import Layer, ModelKind
 
 Status = Literal["running", "success", "failed"]
+Outcome = Literal["pass", "warn", "fail", "error"]
 ModelMode = Literal["full", "incremental", "skipped"]
+
+
+JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 
 
 def _now() -> str:
@@ -84,14 +88,25 @@ class JobResult:
         return path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CheckResult:
-    """One quality check of one table after a run: how many rows failed it."""
+    """One quality check of one table in one run: its outcome on the batch the run wrote."""
 
     table: str
     check: str
     passed: bool
     failing_rows: int
+    kind: str = ""  # NotNull, Unique, ...
+    action: str = "warn"  # warn | drop | fail
+    outcome: Outcome = "pass"
+    rows_checked: int = 0
+    metric: float | None = None  # failing rows, or what an aggregate check measured
+    threshold: str | None = None
+    sample: list[dict[str, JsonValue]] = field(default_factory=list)  # a few failing rows
+    error: str | None = None
+    table_version: int | None = None  # the table's version the batch was written on top of
+    run_id: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass(kw_only=True)
@@ -115,6 +130,7 @@ class TransformResult(JobResult):
     engine: str = "duckdb"
     models: list[ModelResult] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
+    failed_table: str | None = None  # where a failed run stopped
 
     def model(self, table: str) -> ModelResult | None:
         return next((m for m in self.models if m.table == table), None)

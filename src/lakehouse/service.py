@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.config import SOURCES, Settings
 from lakehouse.contract import Layer
-from lakehouse.exceptions import InputError
+from lakehouse.exceptions import InputError, TransformError
 from lakehouse.reports import RunReport
-from lakehouse.results import CheckResult, JobResult, TransformResult
+from lakehouse.results import JobResult, TransformResult
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
 from lakehouse.storage.base import Commit, TableInfo
 from lakehouse.storage.delta import DeltaStore
@@ -104,34 +104,30 @@ class Lakehouse:
     def transform(
         self, *, layer: str | None = None, full_refresh: bool = False, progress: Progress | None = None
     ) -> list[TransformResult]:
+        """Build silver then gold (or one layer), incrementally unless `full_refresh`.
+
+        Every model's batch passes its quality checks before it is committed; a run that fails
+        (a `fail` check, an error) is recorded like any other and raises `TransformError` naming
+        where it stopped. Later layers do not run after a failed one.
+        """
         from lakehouse.pipeline.runner import PipelineRunner
+        from lakehouse.quality import Validator
 
         if layer is not None and layer not in ("silver", "gold"):
             raise InputError(f"unknown layer '{layer}'", hint="use --layer silver or --layer gold")
         self._warm_up()
-        runner = PipelineRunner(self.settings, self.store)
+        runner = PipelineRunner(
+            self.settings, self.store,
+            gate=lambda engine, run_id: Validator(self.store, engine, run_id, enabled=self.settings.quality_checks),
+        )
         layers: list[Layer] = ["silver" if layer == "silver" else "gold"] if layer else ["silver", "gold"]
         results = []
         for lay in layers:
-            result = runner.run_layer(lay, full_refresh=full_refresh, progress=progress)
-            result.checks = self._check_quality(result)
-            results.append(self._finish(result))
+            result = self._finish(runner.run_layer(lay, full_refresh=full_refresh, progress=progress))
+            results.append(result)
+            if result.status == "failed":
+                raise TransformError(result)
         return results
-
-    def _check_quality(self, result: TransformResult) -> list[CheckResult]:
-        """Count every expectation of the layer's tables over the rows the run wrote."""
-        from lakehouse.pipeline.engines import DuckDBEngine
-        from lakehouse.quality import run_checks
-
-        engine = DuckDBEngine(self.settings, self.store)
-        try:
-            # Incremental models are checked on the rows this run wrote; rebuilt ones in full.
-            modes = {m.table: m.mode for m in result.models}
-            since = {c.table: c.version_before for c in result.tables if modes.get(c.table) == "incremental"}
-            skipped = {t for t, mode in modes.items() if mode == "skipped"}
-            return run_checks(engine, self.store, result.layer, since, skipped)
-        finally:
-            engine.close()
 
     # -- tables ---------------------------------------------------------------------------------
     def tables(self, layer: str | None = None) -> list[TableInfo]:

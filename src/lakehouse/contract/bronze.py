@@ -23,11 +23,11 @@ META: tuple[Column, ...] = (
 SOURCES: tuple[str, ...] = ("app_events", "clickstream", "cdc_changes", "transactions", "service_logs")
 
 
-def _bronze(name: str, description: str, fields: tuple[Column, ...]) -> TableSpec:
+def _bronze(name: str, description: str, fields: tuple[Column, ...], time_column: str = "timestamp") -> TableSpec:
     return TableSpec(
         layer="bronze", name=name, description=description, columns=(*fields, *META), owner=OWNER,
         retention_days=RETENTION_DAYS, partition_by=("event_date",), append_only=True,
-        retention_column="event_date",
+        retention_column="event_date", time_column=time_column,
     )
 
 
@@ -75,6 +75,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("seq", "int64", "source.seq: the change's log sequence number."),
             c("ts", "timestamp", "ts_ms as a UTC timestamp."),
         ),
+        time_column="ts",
     ),
     _bronze(
         "transactions",

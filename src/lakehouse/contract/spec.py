@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from lakehouse.contract.expectations import Expectation
+
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = get_args(Layer)
 
@@ -78,6 +80,8 @@ class TableSpec:
     append_only: bool = False  # rows are only ever appended: readers may read just the new ones
     # How far back rows are kept is `retention_days`, by `retention_column` (event date).
     retention_column: str | None = None
+    expectations: tuple[Expectation, ...] = ()
+    time_column: str | None = None  # event time (the lake's data clock is the newest across bronze)
     column_index: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

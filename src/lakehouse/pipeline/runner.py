@@ -16,7 +16,7 @@ from collections.abc import Callable
 from lakehouse.config import Settings
 from lakehouse.contract import Layer
 from lakehouse.pipeline.engines import DuckDBEngine, Engine
-from lakehouse.pipeline.kinds import KINDS, Context, Inputs, Validate, app_id, rebuild
+from lakehouse.pipeline.kinds import KINDS, Context, GateFactory, Inputs, NoChecks, app_id, rebuild
 from lakehouse.pipeline.registry import Model, load_models
 from lakehouse.results import ModelResult, TransformResult
 from lakehouse.storage.base import HistoryUnavailableError, TableStore
@@ -29,12 +29,12 @@ Progress = Callable[[str, int, int], None]
 class PipelineRunner:
     def __init__(
         self, settings: Settings, store: TableStore, *, engine: Callable[[], Engine] | None = None,
-        validate: Validate | None = None,
+        gate: GateFactory | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self._engine = engine or (lambda: DuckDBEngine(settings, store))
-        self._validate = validate
+        self._gate: GateFactory = gate or (lambda engine, run_id: NoChecks())
 
     def models(self, layer: Layer | str) -> list[Model]:
         return [m for m in load_models() if m.table.layer == layer]
@@ -45,9 +45,9 @@ class PipelineRunner:
         models = self.models(layer)
         engine = self._engine()
         result = TransformResult(job=f"transform.{layer}", layer=layer, full_refresh=full_refresh, engine=engine.name)
-        ctx = Context(self.settings, self.store, engine)
-        if self._validate is not None:
-            ctx.validate = self._validate
+        gate = self._gate(engine, result.run_id)
+        ctx = Context(self.settings, self.store, engine, validate=gate)
+        model: Model | None = None
         try:
             for i, model in enumerate(models):
                 change = result.table(model.table.fqn)
@@ -60,12 +60,20 @@ class PipelineRunner:
                 result.models.append(outcome)
                 if progress:
                     progress(model.table.fqn, i + 1, len(models))
-        except BaseException as exc:
+        except Exception as exc:
+            # A failed run still reports what it did: the models before, the checks, the error.
+            # The caller records the result and then raises (`TransformError`).
+            log.warning("%s failed: %s", result.job, exc)
             result.finish("failed", str(exc))
+            result.failed_table = model.table.fqn if model is not None else None
+        except BaseException as exc:
+            result.finish("failed", f"interrupted: {type(exc).__name__}")
             raise
+        else:
+            result.finish()
         finally:
+            result.checks = list(gate.results)
             engine.close()
-        result.finish()
         return result
 
     def inputs(self, model: Model) -> Inputs:

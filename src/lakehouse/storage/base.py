@@ -94,7 +94,8 @@ class Commit:
 
 @dataclass(frozen=True)
 class PartitionFilter:
-    """`column IN (values)`: the partitions a replace overwrites, or an optimize compacts."""
+    """`column IN (values)`: the rows a replace overwrites (usually whole partitions), or the
+    partitions an optimize compacts."""
 
     column: str
     values: tuple[str, ...]
@@ -149,6 +150,10 @@ class TableStore(Protocol):
     def dataset(self, table: TableId | str, version: int | None = None) -> ds.Dataset: ...
 
     def txn_versions(self, table: TableId | str, app_ids: Iterable[str]) -> dict[str, int]: ...
+
+    def column_max(self, table: TableId | str, column: str) -> Any:
+        """The largest value of `column`, from the files' statistics (no data read); None if unknown."""
+        ...
 
     def changes(
         self, table: TableId | str, since: int, *, columns: Sequence[str] | None = None

@@ -152,6 +152,15 @@ class DeltaStore:
                 out[app_id] = int(v)
         return out
 
+    def column_max(self, table: TableId | str, column: str) -> Any:
+        actions = pa.table(self._open(table).get_add_actions(flatten=True))
+        name = f"max.{column}"
+        if name not in actions.column_names or actions.num_rows == 0:
+            return None
+        import pyarrow.compute as pc
+
+        return pc.max(actions.column(name)).as_py()
+
     def txn_version(self, table: TableId | str, app_id: str) -> int | None:
         return self.txn_versions(table, [app_id]).get(app_id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lakehouse.contract import ModelKind
-from lakehouse.pipeline.kinds.base import Context, Inputs
+from lakehouse.pipeline.kinds.base import Batch, Context, Inputs
 from lakehouse.pipeline.kinds.sql import select_sql
 from lakehouse.pipeline.registry import Model
 from lakehouse.results import ModelResult
@@ -19,7 +19,7 @@ def rebuild(ctx: Context, model: Model, inputs: Inputs, reason: str | None = Non
     for t, version in inputs.current.items():
         ctx.bind_input(t, version)
     rows_in = sum(ctx.count(t) for t in inputs.current)
-    staged = ctx.validate(model, _staged_view(ctx, model))
+    staged = ctx.validate(model, Batch(_staged_view(ctx, model), inputs.txns(model.table)))
     ctx.engine.write(
         model.table, f"SELECT * FROM {staged}", mode="overwrite",
         partition_by=model.spec.partition_by or None, txns=inputs.txns(model.table),

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from lakehouse.contract import REGISTRY, ModelKind, TableId
 from lakehouse.exceptions import ConfigError
-from lakehouse.pipeline.kinds.base import Context, Inputs
+from lakehouse.pipeline.kinds.base import Batch, Context, Inputs
 from lakehouse.pipeline.registry import Model
 from lakehouse.pipeline.sql import in_list
 from lakehouse.results import ModelResult
@@ -56,7 +56,11 @@ class Partition:
         rows_in = sum(ctx.count(t) for t in inputs.current)
         stage = f"__stage_{model.table.name}"
         rows_out = ctx.engine.materialize(stage, model.sql)
-        staged = ctx.validate(model, stage)
+        target = ctx.bind_target(model)
+        remaining = None if target is None else (
+            f"SELECT {ctx.columns(model)} FROM {target} WHERE NOT ({in_list(column, dates)})"
+        )
+        staged = ctx.validate(model, Batch(stage, inputs.txns(model.table), remaining))
         ctx.engine.write(
             model.table, f"SELECT * FROM {staged}", mode="overwrite",
             where=PartitionFilter(column, tuple(dates)), txns=inputs.txns(model.table),

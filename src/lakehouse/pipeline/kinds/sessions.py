@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lakehouse.contract import ModelKind
-from lakehouse.pipeline.kinds.base import Context, Inputs
+from lakehouse.pipeline.kinds.base import Batch, Context, Inputs
 from lakehouse.pipeline.registry import Model
 from lakehouse.pipeline.sql import literal, quote
 from lakehouse.results import ModelResult
@@ -65,7 +65,11 @@ class Sessions:
                     AND c.click_timestamp >= w.w_lo AND c.click_timestamp <= w.w_hi""",
         )
         rows_out = engine.materialize("__sessions", model.sql)
-        staged = ctx.validate(model, "__sessions")
+        remaining = (
+            f"SELECT {ctx.columns(model)} FROM {model.table.fqn} AS s "
+            "WHERE NOT EXISTS (SELECT 1 FROM __old AS o WHERE o.session_id = s.session_id)"
+        )
+        staged = ctx.validate(model, Batch("__sessions", inputs.txns(model.table), remaining))
         engine.materialize(
             "__stage_sessions",
             f"""SELECT n.*, 'upsert' AS _action FROM {staged} AS n
