@@ -68,8 +68,18 @@ class QualityResult(Base):
     check_name: Mapped[str] = mapped_column(String(128))
     passed: Mapped[bool] = mapped_column(Boolean)
     failing_rows: Mapped[int] = mapped_column(BigInteger, default=0)
-    run_id: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32), default="")
+    action: Mapped[str] = mapped_column(String(8), default="warn")
+    outcome: Mapped[str] = mapped_column(String(8), default="pass")  # pass | warn | fail | error
+    rows_checked: Mapped[int] = mapped_column(BigInteger, default=0)
+    metric: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[str | None] = mapped_column(String(128))
+    sample: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    table_version: Mapped[int | None] = mapped_column(BigInteger)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class ApiKey(Base):
