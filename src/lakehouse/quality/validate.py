@@ -46,6 +46,7 @@ from lakehouse.storage.base import PartitionFilter, TableStore
 log = logging.getLogger(__name__)
 
 QUARANTINE = TableId("silver", "quarantine")
+FRAMEWORK_COLUMNS = ("quality_issues", "is_valid")  # added by the gate, not by the model's SQL
 SAMPLE_ROWS = 5
 SAMPLE_VALUE_CHARS = 200
 
@@ -85,13 +86,29 @@ class Validator:
     def __call__(self, model: Model, batch: Batch) -> str:
         spec = model.spec
         checks = checks_for(spec) if self.enabled else []
-        flagged = self._annotate(model, spec, batch.relation, [e for e in checks if e.row_level and e.action == "warn"])
+        schema = next((e for e in checks if isinstance(e, Schema)), None)
+        if schema is not None:  # first: nothing else can be judged on rows of the wrong shape
+            j = self._judge(spec, schema, batch.relation, batch.relation, batch.relation, 0)
+            self.results.append(self._result(model.table, j, self.store.version(model.table)))
+            if j.outcome == "fail":
+                raise QualityGateError(model.table.fqn, schema.name, j.error or "schema differs", str(j.threshold))
+            checks = [e for e in checks if e is not schema]
+        warn_rows = [e for e in checks if e.row_level and e.action == "warn"]
+        flagged = self._annotate(model, spec, batch.relation, warn_rows)
         if not checks:
             return flagged
-        staged = f"__checked_{model.table.layer}_{model.table.name}"
-        checked = self.engine.materialize(staged, f"SELECT * FROM {flagged}")
+        name = f"__checked_{model.table.layer}_{model.table.name}"
+        if batch.materialized:  # already a table in the engine: check the (lazy) flagged view over it
+            staged = flagged
+            checked = int(self.engine.scalar(f"SELECT count(*) FROM {batch.relation}") or 0)
+        else:  # a view over the model: computed once here, then checked and committed from memory
+            staged = name
+            checked = self.engine.materialize(name, f"SELECT * FROM {flagged}")
         after = f"SELECT * FROM {staged}" + (f" UNION ALL {batch.remaining}" if batch.remaining else "")
-        judged = [self._judge(spec, e, staged, after, checked) for e in checks]
+        judged = self._judge_rows(spec, [e for e in checks if e.row_level], staged, checked)
+        judged += [self._judge(spec, e, batch.relation, staged, after, checked) for e in checks if not e.row_level]
+        order = {e.name: i for i, e in enumerate(checks)}
+        judged.sort(key=lambda j: order.get(j.check.name, len(order)))
         version = self.store.version(model.table)
         for j in judged:
             self.results.append(self._result(model.table, j, version))
@@ -114,15 +131,12 @@ class Validator:
     # -- steps ----------------------------------------------------------------------------
     def _annotate(self, model: Model, spec: TableSpec, relation: str, warn_rows: list[Expectation]) -> str:
         """The staged rows in the declared column order, with quality flags where declared."""
-        cols = spec.column_names
-        if "quality_issues" not in cols:
-            return relation
         issues = flags(warn_rows)
         select = ", ".join(
             f"{issues} AS quality_issues" if c == "quality_issues"
             else f"len({issues}) = 0 AS is_valid" if c == "is_valid"
             else quote(c)
-            for c in cols
+            for c in spec.column_names
         )
         return self._view(
             f"__flagged_{model.table.layer}_{model.table.name}", f"SELECT {select} FROM {relation} AS {ROW}"
@@ -132,7 +146,27 @@ class Validator:
         self.engine.bind_query(name, sql)
         return name
 
-    def _judge(self, spec: TableSpec, e: Expectation, staged: str, after: str, checked: int) -> _Judged:
+    def _judge_rows(self, spec: TableSpec, checks: list[Expectation], staged: str, checked: int) -> list[_Judged]:
+        """Every row check in one scan of the batch; a check that cannot run is judged alone."""
+        if not checks:
+            return []
+        t0 = time.perf_counter()
+        counts = ", ".join(f"count(*) FILTER (WHERE {violated(e)})" for e in checks)
+        try:
+            found = list(self.engine.rows(f"SELECT {counts} FROM {staged} AS {ROW}")[0])
+        except Exception:
+            return [self._judge(spec, e, staged, staged, staged, checked) for e in checks]
+        share = round((time.perf_counter() - t0) / len(checks), 4)
+        out = []
+        for e, failing in zip(checks, found, strict=True):
+            j = _Judged(e, checked=checked, failing=int(failing or 0), metric=float(failing or 0), seconds=share)
+            self._by_thresholds(j)
+            if j.failing:
+                j.sample = self._sample(f"SELECT * FROM {staged} AS {ROW} WHERE {violated(e)}")
+            out.append(j)
+        return out
+
+    def _judge(self, spec: TableSpec, e: Expectation, raw: str, staged: str, after: str, checked: int) -> _Judged:
         j = _Judged(e, checked=checked)
         t0 = time.perf_counter()
         try:
@@ -146,7 +180,7 @@ class Validator:
                 if j.failing:
                     j.sample = self._sample(rows_sql)
             elif isinstance(e, Schema):
-                self._schema(spec, staged, j)
+                self._schema(spec, raw, j)
             else:
                 self._aggregate(spec, e, staged, after, j)
         except QualityGateError:
@@ -185,7 +219,11 @@ class Validator:
         elif isinstance(e, RowCount):
             self._row_count(spec, e, int(value or 0), j)
         elif isinstance(e, Freshness):
-            self._freshness(e, value, j)
+            # newest of the batch and of the table as it is (file statistics: no scan)
+            stored = self.store.column_max(spec.id, e.column) if self.store.exists(spec.id) else None
+            candidates = [v for v in (self.engine.scalar(f"SELECT max({quote(e.column)}) FROM {staged}"), stored)
+                          if isinstance(v, datetime)]
+            self._freshness(e, max(candidates) if candidates else None, j)
         else:  # Unique: rows in duplicated keys
             j.failing = int(value or 0)
             j.metric = float(j.failing)
@@ -236,12 +274,14 @@ class Validator:
         from lakehouse.contract.arrow import same_type
 
         got = self.engine.schema(f"SELECT * FROM {staged}")
+        declared = [c for c in spec.columns if c.name not in FRAMEWORK_COLUMNS]
+        names = [n for n in got.names if n not in FRAMEWORK_COLUMNS]
         problems = []
-        if got.names != spec.column_names:
-            problems.append(f"columns {got.names} instead of {spec.column_names}")
+        if names != [c.name for c in declared]:
+            problems.append(f"columns {names} instead of {[c.name for c in declared]}")
         else:
             problems += [f"{c.name} is {got.field(c.name).type}, declared {c.type}"
-                         for c in spec.columns if not same_type(c.type, got.field(c.name).type)]
+                         for c in declared if not same_type(c.type, got.field(c.name).type)]
         j.metric = float(len(problems))
         j.failing = len(problems)
         if problems:

@@ -34,6 +34,7 @@ class Batch:
     relation: str
     txns: Mapping[str, int]
     remaining: str | None = None
+    materialized: bool = True  # `relation` is a table in the engine (False: a view over the model)
 
 
 # The hook between staging a model's rows and committing them (data quality plugs in here):

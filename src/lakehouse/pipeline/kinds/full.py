@@ -19,7 +19,7 @@ def rebuild(ctx: Context, model: Model, inputs: Inputs, reason: str | None = Non
     for t, version in inputs.current.items():
         ctx.bind_input(t, version)
     rows_in = sum(ctx.count(t) for t in inputs.current)
-    staged = ctx.validate(model, Batch(_staged_view(ctx, model), inputs.txns(model.table)))
+    staged = ctx.validate(model, Batch(_staged_view(ctx, model), inputs.txns(model.table), materialized=False))
     ctx.engine.write(
         model.table, f"SELECT * FROM {staged}", mode="overwrite",
         partition_by=model.spec.partition_by or None, txns=inputs.txns(model.table),
