@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lakehouse.api import errors
-from lakehouse.api.auth import document_security
+from lakehouse.api.auth import document_security, optional_principal
 from lakehouse.api.observe import Metrics, Observe
 from lakehouse.api.offload import make_executor, offload
 from lakehouse.api.routes import catalog, health, query, runs, tables
@@ -72,9 +72,11 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
     for module in (health, tables, query, catalog, runs):
         app.include_router(module.router)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics (every table's freshness with an admin key)")
     async def prometheus(request: Request) -> Response:
-        return Response(await offload(request, generate_latest, metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        who = await optional_principal(request)
+        registry = metrics.registry if who is not None and who.role.is_admin else metrics.public
+        return Response(await offload(request, generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(Observe, gov=gov, metrics=metrics)
     document_security(app)
