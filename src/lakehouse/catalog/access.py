@@ -138,13 +138,13 @@ NOT_CACHED: Final = _Miss.NOT_CACHED
 
 
 class KeyRing:
-    def __init__(self, store: MetadataStore, cache_s: float = 5.0) -> None:
+    def __init__(self, store: MetadataStore, cache_s: float = 5.0, max_entries: int = 20_000) -> None:
         self.store = store
         self.cache_s = cache_s
         # Bounded LRU with expiry (an entry is a 64-byte digest and a shared Principal, ~300 B:
         # 20k entries are ~6 MB). Unknown tokens are cached too, so a flood of bad keys costs one
         # store lookup each and cannot push out the valid keys in use (they are recently used).
-        self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=20_000, ttl=max(cache_s, 1e-6))
+        self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=max_entries, ttl=max(cache_s, 1e-6))
         self._lock = threading.Lock()
 
     def create(self, role: str, name: str | None = None) -> NewKey:

@@ -121,7 +121,9 @@ class MetadataStore:
                 row = CatalogEntry(table_fqn=fqn, tags=[], pii_columns=[], column_descriptions={})
                 s.add(row)
             for key, value in changes.items():
-                if key == "column_descriptions":
+                if key in ("column_descriptions", "tags", "pii_columns") and value is None:
+                    value = {} if key == "column_descriptions" else []  # null clears, like owner: null
+                elif key == "column_descriptions":
                     value = {**(row.column_descriptions or {}), **value}
                 setattr(row, key, value)
             row.updated_at = datetime.now(UTC)
