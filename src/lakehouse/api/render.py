@@ -137,9 +137,19 @@ def _with_text_columns(table: pa.Table, which: Any) -> pa.Table:
     return pa.Table.from_arrays(cols, names=table.column_names)
 
 
+def _binary(t: pa.DataType) -> bool:
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
+
+
 def _csv(table: pa.Table, buf: io.BytesIO) -> None:
-    if any(_nested(f.type) for f in table.schema):
-        table = _with_text_columns(table, _nested)
+    """Nested values as JSON text, bytes as hex (as in JSON): CSV cells are text."""
+    if any(_nested(f.type) or _binary(f.type) for f in table.schema):
+        cols = [
+            pa.array([None if v is None else v.hex() for v in c.to_pylist()], pa.string()) if _binary(f.type)
+            else _as_json_text(c) if _nested(f.type) else c
+            for f, c in zip(table.schema, table.columns, strict=True)
+        ]
+        table = pa.Table.from_arrays(cols, names=table.column_names)
     pacsv.write_csv(table, buf)
 
 
