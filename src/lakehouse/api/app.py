@@ -17,6 +17,7 @@ from lakehouse.api.offload import make_executor, offload
 from lakehouse.api.routes import catalog, health, query, runs, tables
 from lakehouse.catalog.service import Governance
 from lakehouse.config import Settings
+from lakehouse.query.functions import allowed
 from lakehouse.storage.delta import DeltaStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
         if app.state.executor is None:
             app.state.executor = make_executor(threads)
         gov.audit.start()
+        app.state.executor.submit(allowed)  # build the function allow-list (~0.5 s) before a request needs it
         if freeze_gc:
             gc.collect()
             gc.freeze()

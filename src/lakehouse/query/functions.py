@@ -65,7 +65,7 @@ typeof date timestamp cast try_cast to_json
 # `x BETWEEN a AND b`, `[1, 2]`, `{'a': 1}`, `CASE`), allowed whatever their class name.
 _SYNTAX: tuple[type[exp.Expr], ...] = (
     exp.Binary, exp.Connector, exp.Unary, exp.Predicate, exp.Case, exp.Cast, exp.Array,
-    exp.Struct, exp.Interval, exp.Bracket, exp.Lambda, exp.Window, exp.Filter,
+    exp.Struct, exp.ToMap, exp.Interval, exp.Bracket, exp.Lambda, exp.Window, exp.Filter,
 )  # fmt: skip
 
 
@@ -77,7 +77,9 @@ def _canonical(names: str) -> frozenset[str]:
     out: set[str] = set()
     for name in names.split():
         out.add(name)
-        for args in ("x", "x, y", ""):
+        # sqlglot may map a name to a different node by its number of arguments
+        # (`make_timestamp` with six is TIMESTAMP_FROM_PARTS): learn each
+        for args in ("", "x", "x, y", "x, y, z", "x, y, z, w", "x, y, z, w, v, u"):
             try:
                 tree = sqlglot.parse_one(f"SELECT {name}({args})", read="duckdb")
             except (SqlglotError, ValueError):
@@ -85,7 +87,6 @@ def _canonical(names: str) -> frozenset[str]:
             first = next((n for n in tree.walk() if isinstance(n, exp.Func)), None)
             if first is not None:
                 out.add(func_name(first))
-            break
     return frozenset(out)
 
 
