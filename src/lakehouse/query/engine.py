@@ -91,12 +91,12 @@ class QueryEngine:
         threads = settings.duckdb_threads or 2
         self.pool = WorkerPool(settings, workers or api.query_workers, Limits(
             memory_bytes=memory,
-            # DuckDB's buffer pool stays well inside the worker's bound: well-behaved queries
-            # spill or fail with DuckDB's own error before the kernel's limit is near.
-            duckdb_memory=f"{min(_bytes(settings.duckdb_memory_limit), memory * 2 // 5) // MiB}MB",
+            # DuckDB's buffer pool stays well inside the worker's bound (the worker lowers it to
+            # 40% of what is left after start-up): well-behaved queries spill or fail with
+            # DuckDB's own error before the kernel's limit is near.
+            duckdb_memory_bytes=_bytes(settings.duckdb_memory_limit),
             threads=threads,
             materialize_max_bytes=materialize_max_bytes,
-            table_cache_bytes=memory // 4,
         ), kill_grace_s=api.query_kill_grace_s)
         self._current: dict[TableId, tuple[float, int, pa.Schema]] = {}
         self._lock = threading.Lock()

@@ -53,11 +53,10 @@ _BATCH_ROWS = 4096
 
 @dataclass(frozen=True)
 class Limits:
-    memory_bytes: int  # resident bound and address space on top of the start-up reservation
-    duckdb_memory: str  # DuckDB's own buffer-pool limit, below memory_bytes
+    memory_bytes: int  # resident bound, and address space on top of the start-up reservation
+    duckdb_memory_bytes: int  # DuckDB's own buffer-pool limit at most (lowered to fit, see `enforce`)
     threads: int  # DuckDB threads for queries over lazy datasets
     materialize_max_bytes: int  # tables up to this size on disk are read into memory
-    table_cache_bytes: int  # in-memory tables kept between queries
 
 
 @dataclass(frozen=True)
@@ -99,12 +98,11 @@ def rss_bytes(pid: int | str = "self") -> int:
         return 0
 
 
-def _database(threads: int, memory: str) -> duckdb.DuckDBPyConnection:
-    db = duckdb.connect(config={"threads": threads, "memory_limit": memory})
+def _database(threads: int) -> duckdb.DuckDBPyConnection:
+    db = duckdb.connect(config={"threads": threads})
     # Registered Arrow datasets keep scanning with external access off (checked in tests):
     # only SQL-level file access (read_*, COPY, ATTACH, INSTALL) is shut.
     db.execute("SET enable_external_access = false")
-    db.execute("SET lock_configuration = true")
     db.sql("SELECT 1").fetchall()
     return db
 
@@ -130,10 +128,10 @@ class Worker:
         self.store = DeltaStore(settings)
         # Queries over in-memory tables: one thread (a small query gains nothing from
         # parallelism). Lazy datasets (big tables, time travel): `threads`.
-        self.small = _database(1, limits.duckdb_memory)
-        self.lazy = _database(limits.threads, limits.duckdb_memory)
-        self._tables: LRUCache[tuple[str, int], pa.Table] = LRUCache(
-            maxsize=max(1, limits.table_cache_bytes), getsizeof=lambda t: max(1, t.nbytes))
+        self.small = _database(1)
+        self.lazy = _database(limits.threads)
+        self.table_cache_bytes = 1
+        self._tables: LRUCache[tuple[str, int], pa.Table] = LRUCache(maxsize=1, getsizeof=lambda t: max(1, t.nbytes))
         self._lock = threading.Lock()
         self._active: duckdb.DuckDBPyConnection | None = None
         self._deadline = float("inf")
@@ -141,7 +139,16 @@ class Worker:
 
     # -- limits ---------------------------------------------------------------------------------
     def enforce(self) -> int:
-        """Set RLIMIT_DATA above what is reserved now and start the watchdog; returns the base."""
+        """Fit DuckDB's memory limit and the table cache into what is left of the bound once
+        started, lock DuckDB's configuration, set RLIMIT_DATA above what is reserved now, start
+        the watchdog; returns the reserved base."""
+        headroom = max(self.limits.memory_bytes - rss_bytes(), self.limits.memory_bytes // 4)
+        duckdb_bytes = min(self.limits.duckdb_memory_bytes, headroom * 2 // 5)
+        for db in (self.small, self.lazy):
+            db.execute(f"SET memory_limit = '{duckdb_bytes // 1024}KiB'")
+            db.execute("SET lock_configuration = true")
+        self.table_cache_bytes = headroom // 4
+        self._tables = LRUCache(maxsize=max(1, self.table_cache_bytes), getsizeof=lambda t: max(1, t.nbytes))
         base = _vm("VmData")
         limit = base + self.limits.memory_bytes
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
@@ -182,10 +189,10 @@ class Worker:
             return dataset
         sizes = dt.get_add_actions(flatten=True).column("size_bytes").to_pylist()
         size = sum(x or 0 for x in sizes)
-        if size > self.limits.materialize_max_bytes or size * 4 > self.limits.table_cache_bytes:
+        if size > self.limits.materialize_max_bytes or size * 4 > self.table_cache_bytes:
             return dataset
         table = dataset.to_table()
-        if table.nbytes <= self.limits.table_cache_bytes:
+        if table.nbytes <= self.table_cache_bytes:
             self._tables[key] = table
         return table
 
