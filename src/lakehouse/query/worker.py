@@ -241,7 +241,7 @@ class Worker:
             if rel is None:
                 return ("error", "query", "statement returned no result")
             rel = _exact(rel).limit(req.max_rows + 1)
-            reader = rel.fetch_record_batch(_BATCH_ROWS)
+            reader = rel.to_arrow_reader(_BATCH_ROWS)
             batches, size, rows, truncated = [], 0, 0, False
             for batch in reader:
                 if rows + batch.num_rows > req.max_rows:
