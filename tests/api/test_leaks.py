@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lakehouse.catalog.access import POLICY
 from lakehouse.catalog.service import Governance
@@ -118,3 +120,22 @@ def test_suggestions_only_name_readable_tables(pipeline_client: TestClient, pipe
     assert r.status_code == 404 and r.json()["error"]["details"]["suggestions"] == []
     r = pipeline_client.get("/tables/silver.user", headers=pipeline_keys["analyst"])
     assert "silver.users" in r.json()["error"]["details"]["suggestions"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(col=st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True),
+       shape=st.sampled_from([
+           "SELECT {c} FROM gold.user_segments",
+           "SELECT s.{c} FROM gold.user_segments s JOIN gold.event_metrics m ON s.segment = m.event_type",
+           "SELECT count(*) FROM gold.user_segments WHERE {c} > 1 GROUP BY nope_{c}",
+           "WITH x AS (SELECT * FROM gold.user_segments) SELECT {c} + 'a' FROM x",
+           "SELECT * FROM gold.user_segments ORDER BY {c}",
+       ]))
+def test_duckdb_errors_never_show_internal_names(pipeline_client: TestClient, pipeline_keys: dict[str, dict[str, str]],
+                                                 col: str, shape: str) -> None:
+    r = pipeline_client.post("/query", headers=pipeline_keys["analyst"], json={"sql": shape.format(c=col)})
+    assert r.status_code < 500
+    if r.status_code >= 400:
+        msg = r.json()["error"]["message"]
+        assert not re.search(r"lh[0-9a-f]{12}", msg) and "_src" not in msg and "LINE " not in msg, msg
+        assert "gold__" not in msg and "AS _q" not in msg, msg
