@@ -192,3 +192,15 @@ def test_sqlglot_parse_is_what_the_allow_list_sees() -> None:
         names = {n.sql_name().lower() if not isinstance(n, sqlglot.exp.Anonymous) else n.name.lower()
                  for n in sqlglot.parse_one(text, read="duckdb").find_all(sqlglot.exp.Func)}
         assert names - allowed(), text
+
+
+def test_an_error_while_the_result_streams_is_a_query_error_not_a_dead_worker(gov: Governance) -> None:
+    """DuckDB's errors raised after the first batch arrive through pyarrow's reader (as OSError)."""
+    before = gov.engine.pool.restarts
+    sql = ("SELECT CASE WHEN rn > 9000 THEN CAST('x' || rn AS INTEGER) ELSE rn END AS v "
+           "FROM (SELECT row_number() OVER () AS rn FROM gold.user_segments a, gold.user_segments b)")
+    with pytest.raises(QueryError, match="Conversion") as info:
+        gov.query(sql, ANALYST)
+    assert not isinstance(info.value, QueryMemoryError | QueryTimeoutError)
+    assert gov.engine.pool.restarts == before
+    _alive(gov)

@@ -31,13 +31,16 @@ Every error has the shape `{"error": {"code", "message", "details"}}`.
 
 
 def create_app(settings: Settings | None = None, governance: Governance | None = None, *,
-               freeze_gc: bool = False) -> FastAPI:
+               freeze_gc: bool = False, warm: bool = False) -> FastAPI:
     """The API over `settings` (default: from the environment).
 
     `freeze_gc` (what `lakehouse serve` uses): once started, move every object alive then
     (modules, app, settings: ~200k objects) out of the garbage collector's reach with
     `gc.freeze()`. Otherwise each full collection walks them all, which under load happened
     several times a second at 100-250 ms each and set the p99 latency.
+
+    `warm` (also `lakehouse serve`): start the query workers at start-up, in the background,
+    rather than on the first query.
     """
     settings = settings or Settings()
     owned = governance is None
@@ -52,6 +55,8 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
             app.state.executor = make_executor(threads)
         gov.audit.start()
         app.state.executor.submit(allowed)  # build the function allow-list (~0.5 s) before a request needs it
+        if warm:
+            gov.engine.pool.start()
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -87,4 +92,4 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
 
 def server_app() -> FastAPI:
     """The app `lakehouse serve` runs (an import-string factory, so each worker process builds its own)."""
-    return create_app(freeze_gc=True)
+    return create_app(freeze_gc=True, warm=True)

@@ -67,6 +67,7 @@ class WorkerPool:
         self._live: set[_Handle] = set()
         self._lock = threading.Lock()
         self._started = False
+        self._first = threading.Event()  # set once a worker has been ready
         self._closed = False
         self.restarts = 0
 
@@ -112,6 +113,7 @@ class WorkerPool:
                     return
                 self._live.add(h)
             self._idle.put(h)
+            self._first.set()
             return
 
     def _replace(self, h: _Handle) -> None:
@@ -154,6 +156,7 @@ class WorkerPool:
     # -- running --------------------------------------------------------------------------------
     def _acquire(self, wait_s: float) -> _Handle:
         self.start()
+        self._first.wait(START_TIMEOUT_S)  # the first start (the fork server's imports) is not "busy"
         deadline = time.monotonic() + wait_s
         while True:
             try:

@@ -264,15 +264,26 @@ class Worker:
                 w.write_table(table)
             return ("ok", truncated, sink.getvalue().to_pybytes())
         except duckdb.InterruptException:
-            if self.over_memory:
-                return ("error", "memory", "query needs more memory than allowed")
-            return ("error", "timeout", "time limit")
+            return self._interrupted()
         except (duckdb.OutOfMemoryException, MemoryError):
             return ("error", "memory", "query needs more memory than allowed")
         except duckdb.Error as e:
             return ("error", "query", _first_line(e))
+        except OSError as e:
+            # DuckDB's errors while the Arrow reader streams arrive as pyarrow's OSError
+            text = _first_line(e)
+            if text.startswith("INTERRUPT"):
+                return self._interrupted()
+            if text.startswith("Out of Memory"):
+                return ("error", "memory", "query needs more memory than allowed")
+            return ("error", "query", text)
         except (pa.ArrowException, ValueError, OverflowError) as e:
             return ("error", "query", f"result cannot be returned: {_first_line(e)}")
+
+    def _interrupted(self) -> Reply:
+        if self.over_memory:
+            return ("error", "memory", "query needs more memory than allowed")
+        return ("error", "timeout", "time limit")
 
 
 def _exact(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
@@ -321,6 +332,8 @@ def serve(conn: Connection, settings: Settings, limits: Limits) -> None:
             reply = worker.handle(req)
         except MemoryError:
             reply = ("error", "memory", "query needs more memory than allowed")
+        except Exception as e:  # a query must never take its worker down: answer with what failed
+            reply = ("error", "query", _first_line(e))
         try:
             conn.send(reply)
         except (OSError, ValueError):
