@@ -7,7 +7,8 @@ with filters, memory and time killers, deep nesting, huge results, authorization
 attempts and values that are hard to render, in every format. Throughout, the server's RSS plus
 that of every process under it (the fork server and the query workers) is sampled every 0.2 s.
 
-It fails (exit 1) if any response is a 5xx or a connection error, if the server died, if it does
+It fails (exit 1) if any response is a 5xx or a connection error, if a query crashed its worker,
+if the server died, if it does
 not answer a normal query at the end, if a bypass returned rows, or if the sampled memory ever
 exceeded the configured bound: `api.server_memory_mb + api.query_workers * api.worker_memory_mb`.
 
@@ -126,7 +127,7 @@ class Soak:
                 self.failures.append(f"{kind}: {err}")
                 return
             self.counts[f"{kind}:{r.status_code}"] += 1
-            if r.status_code >= 500:
+            if r.status_code >= 500 or "worker exited" in r.text:  # a query must not crash its worker
                 self.failures.append(f"{kind}: {r.status_code} {r.text[:200]}")
             if kind == "bypass" and r.status_code == 200:  # an analyst's: admins may read bronze
                 self.failures.append(f"bypass returned rows: {r.text[:200]}")
