@@ -101,6 +101,8 @@ class ParsedQuery:
             return tree.transform(swap, copy=False).sql(dialect="duckdb")
         except RecursionError:
             raise QueryError(_TOO_DEEP) from None
+        except SqlglotError as e:
+            raise QueryError(f"query cannot be run: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
 
 
 def _position(sql: str, err: dict[str, object]) -> int | None:
@@ -131,6 +133,9 @@ def parse_sql(sql: str) -> list[exp.Expr]:
         raise QueryError(f"SQL syntax error: {str(e).splitlines()[0]}", hint="check quotes and brackets") from None
     except RecursionError:
         raise QueryError(_TOO_DEEP, hint=f"at most {MAX_DEPTH} levels of nesting") from None
+    except (SqlglotError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+        # sqlglot's own bugs on odd input (seen: none yet) are the user's 400, not a 500
+        raise QueryError(f"SQL could not be parsed: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
 
 
 def _check_depth(tree: exp.Expr) -> None:
@@ -161,8 +166,8 @@ def _cte_reads(tree: exp.Expr) -> frozenset[int]:
         scopes = traverse_scope(tree)
     except RecursionError:
         raise QueryError(_TOO_DEEP) from None
-    except SqlglotError as e:
-        raise QueryError(f"query could not be analysed: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # what cannot be analysed cannot be shown safe: refused, never a 500
+        raise QueryError(f"query could not be analysed: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
     out: set[int] = set()
     for scope in scopes:
         visible = {name.lower() for name in scope.cte_sources}
@@ -231,8 +236,9 @@ def validate_filter(text: str) -> str:
     table access, only allow-listed functions (for every role: a filter is never more)."""
     try:
         cond = sqlglot.parse_one(f"SELECT 1 WHERE {text}", read="duckdb")
-    except (ParseError, TokenError) as e:
-        raise QueryError(f"bad filter: {str(e).splitlines()[0]}", hint="e.g. segment = 'VIP' AND engagement_score > 50") from None
+    except (SqlglotError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+        raise QueryError(f"bad filter: {(str(e).splitlines() or [type(e).__name__])[0]}",
+                         hint="e.g. segment = 'VIP' AND engagement_score > 50") from None
     except RecursionError:
         raise QueryError(f"bad filter: {_TOO_DEEP}", hint=f"at most {MAX_DEPTH} levels of nesting") from None
     where = cond.args.get("where")
@@ -255,3 +261,5 @@ def validate_filter(text: str) -> str:
         return str(where.this.sql(dialect="duckdb"))
     except RecursionError:
         raise QueryError(f"bad filter: {_TOO_DEEP}") from None
+    except SqlglotError as e:
+        raise QueryError(f"bad filter: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
