@@ -95,6 +95,9 @@ class MetadataStore:
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("lakehouse.catalog") / "migrations"))
         head = ScriptDirectory.from_config(cfg).get_current_head()
+        with self.engine.connect() as conn:  # the common case, without taking a write lock
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
         engine, own = self.engine, False
         url = engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -104,7 +107,7 @@ class MetadataStore:
         try:
             with engine.begin() as conn:
                 if MigrationContext.configure(conn).get_current_revision() == head:
-                    return
+                    return  # another process migrated while this one waited for the lock
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         finally:
