@@ -42,9 +42,14 @@ class ApiSettings(BaseModel):
     query_timeout_s: float = Field(default=10.0, gt=0)
     query_max_rows: int = Field(default=10_000, ge=1)
     preview_default_limit: int = Field(default=100, ge=1)
-    pool_size: int = Field(default=8, ge=1)  # DuckDB connections serving queries
+    pool_size: int = Field(default=8, ge=1)  # threads serving the blocking part of requests
     materialize_max_mb: int = Field(default=64, ge=0)  # tables up to this size are served from memory
-    result_cache_size: int = Field(default=256, ge=0)  # cached query results (per table versions)
+    result_cache_mb: int = Field(default=64, ge=0)  # cached query results, in bytes (per table versions)
+    result_max_mb: float = Field(default=16, gt=0)  # one result's Arrow size cap (truncated past it)
+    query_workers: int = Field(default=2, ge=1)  # worker processes running queries
+    worker_memory_mb: int = Field(default=1024, ge=128)  # each worker's kernel-enforced memory bound
+    query_kill_grace_s: float = Field(default=2.0, gt=0)  # past the time limit + this, the worker is killed
+    server_memory_mb: int = Field(default=768, ge=128)  # the API process's own budget (see docs/api.md)
     key_cache_s: float = Field(default=5.0, ge=0)  # how long a verified API key is trusted
 
 

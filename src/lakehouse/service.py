@@ -14,14 +14,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.config import SOURCES, Settings
-from lakehouse.contract import Layer
+from lakehouse.contract import LAYERS, Layer, TableId, resolve, tables_in
 from lakehouse.exceptions import InputError, TransformError
 from lakehouse.reports import RunReport
 from lakehouse.results import JobResult, TransformResult
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
 from lakehouse.storage.base import Commit, TableInfo
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import LAYERS, TableId, resolve, tables_in
 
 if TYPE_CHECKING:
     from lakehouse.catalog.service import Governance

@@ -15,8 +15,8 @@ from lakehouse.api.render import json_body
 from lakehouse.catalog.service import Governance
 from lakehouse.cli.serve import server_options
 from lakehouse.config import Settings
+from lakehouse.contract import TableId
 from lakehouse.query.engine import QueryResult
-from lakehouse.storage.names import TableId
 
 SEGS = TableId("gold", "user_segments")
 PREVIEW = "/tables/gold.user_segments/preview"

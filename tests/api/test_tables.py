@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from lakehouse.contract import REGISTRY
+
 
 def test_list_tables_by_role_and_layer(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     admin = client.get("/tables", headers=keys["admin"]).json()["tables"]
@@ -19,8 +21,8 @@ def test_describe_joins_delta_facts_and_catalog(client: TestClient, keys: dict[s
     body = client.get("/tables/users_silver", headers=keys["admin"]).json()
     assert body["table"] == "silver.users" and body["rows"] == 60 and body["files"] >= 1
     email = next(c for c in body["columns"] if c["name"] == "email")
-    assert email["tags"] == ["pii"] and email["description"].startswith("User e-mail")
-    assert body["owner"] == "data-engineering" and body["retention_days"] == 365
+    assert email["tags"] == ["pii"] and email["description"] == REGISTRY.spec("silver.users").column_index["email"].description
+    assert body["owner"] == "data-engineering" and body["retention_days"] == REGISTRY.spec("silver.users").retention_days
     assert body["quality"]["status"] == "failing" and body["quality"]["checks"][0]["failing_rows"] == 2
     metrics = client.get("/tables/gold.event_metrics", headers=keys["admin"]).json()
     assert metrics["partition_columns"] == ["metric_date"]

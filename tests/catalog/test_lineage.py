@@ -9,13 +9,12 @@ from lakehouse.catalog.access import ANONYMOUS_ADMIN
 from lakehouse.catalog.lineage import ColumnEdge, model_lineage
 from lakehouse.catalog.service import Governance
 from lakehouse.config import Settings
-from lakehouse.contract import REGISTRY
+from lakehouse.contract import REGISTRY, TableId
 from lakehouse.pipeline import registry
 from lakehouse.pipeline.registry import Model
 from lakehouse.query.sample import build_sample_lake
 from lakehouse.reports import RunReport
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 SEGMENTS_SQL = """-- kind: full
 WITH ev AS (

@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from lakehouse.catalog.access import KeyRing
 from lakehouse.catalog.models import ApiKey, AuditEntry, QualityResult, Run
 from lakehouse.catalog.store import AuditFilter, MetadataStore
-from lakehouse.storage.names import KNOWN
+from lakehouse.contract import REGISTRY
+
+KNOWN = tuple(REGISTRY.ids())
 
 
 def test_migrations_create_every_table_and_are_idempotent(metadata: MetadataStore, metadata_dsn: str) -> None:

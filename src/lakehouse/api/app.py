@@ -11,12 +11,13 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lakehouse.api import errors
-from lakehouse.api.auth import document_security
+from lakehouse.api.auth import document_security, optional_principal
 from lakehouse.api.observe import Metrics, Observe
 from lakehouse.api.offload import make_executor, offload
 from lakehouse.api.routes import catalog, health, query, runs, tables
 from lakehouse.catalog.service import Governance
 from lakehouse.config import Settings
+from lakehouse.query.functions import allowed
 from lakehouse.storage.delta import DeltaStore
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,16 @@ Every error has the shape `{"error": {"code", "message", "details"}}`.
 
 
 def create_app(settings: Settings | None = None, governance: Governance | None = None, *,
-               freeze_gc: bool = False) -> FastAPI:
+               freeze_gc: bool = False, warm: bool = False) -> FastAPI:
     """The API over `settings` (default: from the environment).
 
     `freeze_gc` (what `lakehouse serve` uses): once started, move every object alive then
     (modules, app, settings: ~200k objects) out of the garbage collector's reach with
     `gc.freeze()`. Otherwise each full collection walks them all, which under load happened
     several times a second at 100-250 ms each and set the p99 latency.
+
+    `warm` (also `lakehouse serve`): start the query workers at start-up, in the background,
+    rather than on the first query.
     """
     settings = settings or Settings()
     owned = governance is None
@@ -50,6 +54,9 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
         if app.state.executor is None:
             app.state.executor = make_executor(threads)
         gov.audit.start()
+        app.state.executor.submit(allowed)  # build the function allow-list (~0.5 s) before a request needs it
+        if warm:
+            gov.engine.pool.start()
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -72,9 +79,11 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
     for module in (health, tables, query, catalog, runs):
         app.include_router(module.router)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics (every table's freshness with an admin key)")
     async def prometheus(request: Request) -> Response:
-        return Response(await offload(request, generate_latest, metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        who = await optional_principal(request)
+        registry = metrics.registry if who is not None and who.role.is_admin else metrics.public
+        return Response(await offload(request, generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(Observe, gov=gov, metrics=metrics)
     document_security(app)
@@ -83,4 +92,4 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
 
 def server_app() -> FastAPI:
     """The app `lakehouse serve` runs (an import-string factory, so each worker process builds its own)."""
-    return create_app(freeze_gc=True)
+    return create_app(freeze_gc=True, warm=True)

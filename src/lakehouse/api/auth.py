@@ -68,6 +68,19 @@ async def principal(request: Request) -> Principal:
 Caller = Annotated[Principal, Depends(principal)]
 
 
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller when a valid key is sent (or auth is off), else None; never raises.
+    For the endpoints served without a key (`/health`, `/metrics`) that show more to an admin."""
+    gov = gov_of(request)
+    if not gov.settings.api.auth:
+        return ANONYMOUS_ADMIN
+    token = _token(request)
+    if not token:
+        return None
+    cached = gov.keys.cached(token)
+    return await offload(request, gov.keys.verify, token) if cached is NOT_CACHED else cached
+
+
 def _needs_key(dependant: Dependant) -> bool:
     return any(d.call is principal or _needs_key(d) for d in dependant.dependencies)
 

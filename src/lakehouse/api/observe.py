@@ -50,8 +50,9 @@ def note(request: Request, *, tables: Iterable[str] = (), query: str | None = No
 
 
 class _Freshness(Collector):
-    def __init__(self, gov: Governance) -> None:
+    def __init__(self, gov: Governance, layers: frozenset[str] | None = None) -> None:
         self.gov = gov
+        self.layers = layers  # None: every table
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         last = GaugeMetricFamily("lakehouse_table_last_modified_timestamp_seconds",
@@ -60,10 +61,23 @@ class _Freshness(Collector):
                                 "Seconds since the table's last Delta commit", labels=["table"])
         now = time.time()
         for table, ts in sorted(self.gov.freshness().items()):
+            if self.layers is not None and table.split(".", 1)[0] not in self.layers:
+                continue
             last.add_metric([table], ts)
             age.add_metric([table], max(0.0, now - ts))
         yield last
         yield age
+
+
+class _Shared(Collector):
+    """Metrics owned by the main registry, also exposed through another one."""
+
+    def __init__(self, *metrics: Collector) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Any]:
+        for m in self.metrics:
+            yield from m.collect()
 
 
 class Metrics:
@@ -77,6 +91,10 @@ class Metrics:
         )
         self.rows = Counter("lakehouse_rows_served", "Rows returned by data endpoints", ["route"], registry=self.registry)
         self.registry.register(_Freshness(gov))
+        # What /metrics shows without an admin key: the same HTTP metrics, freshness of gold only
+        self.public = CollectorRegistry()
+        self.public.register(_Shared(self.requests, self.latency, self.rows))
+        self.public.register(_Freshness(gov, frozenset({"gold"})))
         # labelled children by label values: `labels()` validates and locks on every call
         self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
 

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
+
+from cachetools import TTLCache
 
 from lakehouse.catalog.models import ApiKey
 from lakehouse.catalog.store import MetadataStore
+from lakehouse.contract import REGISTRY, TableId
 from lakehouse.exceptions import InputError, LakehouseError, PermissionDeniedError
-from lakehouse.storage.names import TableId
 
 RoleName = Literal["reader", "analyst", "admin"]
 ROLES: tuple[str, ...] = get_args(RoleName)
@@ -70,6 +73,50 @@ class Principal:
 
 ANONYMOUS_ADMIN = Principal("anonymous", "anonymous", POLICY["admin"])
 
+REDACTED = "<redacted>"
+
+
+class Redactor:
+    """What a role below admin may not see in a response: the names (every spelling) of tables
+    in layers it cannot read, and the lake's absolute paths.
+
+    `json` drops list items that name a hidden table (an upstream table, a column lineage
+    edge, a run's per-table counts), dict entries keyed by one, and replaces hidden names and
+    paths inside other strings (an error text, a description) by `<redacted>`.
+    """
+
+    def __init__(self, layers: Iterable[str], paths: Iterable[str]) -> None:
+        readable = set(layers)
+        names = sorted((alias for alias, t in REGISTRY.aliases.items() if t.layer not in readable), key=len, reverse=True)
+        parts = [rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])" for n in names]
+        parts += [re.escape(p) for p in sorted(set(paths), key=len, reverse=True) if p and p != "/"]
+        self._re = re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+    def hides(self, text: str) -> bool:
+        return self._re is not None and self._re.search(text) is not None
+
+    def text(self, text: str) -> str:
+        return self._re.sub(REDACTED, text) if self._re is not None else text
+
+    def json(self, value: Any) -> Any:
+        if self._re is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.json(v) for k, v in value.items() if not (isinstance(k, str) and self.hides(k))}
+        if isinstance(value, list | tuple):
+            return [self.json(v) for v in value if not self._names_hidden(v)]
+        return value
+
+    def _names_hidden(self, item: Any) -> bool:
+        """A list item that is, or directly holds, a hidden name: left out rather than redacted."""
+        if isinstance(item, str):
+            return self.hides(item)
+        if isinstance(item, dict):
+            return any(isinstance(v, str) and self.hides(v) for v in item.values())
+        return False
+
 
 @dataclass(frozen=True)
 class NewKey:
@@ -91,10 +138,13 @@ NOT_CACHED: Final = _Miss.NOT_CACHED
 
 
 class KeyRing:
-    def __init__(self, store: MetadataStore, cache_s: float = 5.0) -> None:
+    def __init__(self, store: MetadataStore, cache_s: float = 5.0, max_entries: int = 20_000) -> None:
         self.store = store
         self.cache_s = cache_s
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        # Bounded LRU with expiry (an entry is a 64-byte digest and a shared Principal, ~300 B:
+        # 20k entries are ~6 MB). Unknown tokens are cached too, so a flood of bad keys costs one
+        # store lookup each and cannot push out the valid keys in use (they are recently used).
+        self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=max_entries, ttl=max(cache_s, 1e-6))
         self._lock = threading.Lock()
 
     def create(self, role: str, name: str | None = None) -> NewKey:
@@ -113,27 +163,27 @@ class KeyRing:
 
     def cached(self, token: str) -> Principal | Literal[_Miss.NOT_CACHED] | None:
         """`verify` answered from the cache without touching the store, or NOT_CACHED."""
-        hit = self._cache.get(hash_token(token))  # a dict read is atomic; writers hold the lock
-        if hit and time.monotonic() - hit[0] < self.cache_s:
-            return hit[1]
-        return NOT_CACHED
+        if self.cache_s <= 0:
+            return NOT_CACHED
+        digest = hash_token(token)
+        with self._lock:
+            return self._cache.get(digest, NOT_CACHED)
 
     def verify(self, token: str) -> Principal | None:
         """The principal for a presented token, or None when unknown or revoked."""
         digest = hash_token(token)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit and now - hit[0] < self.cache_s:
-            return hit[1]
+        if self.cache_s > 0:
+            with self._lock:
+                hit = self._cache.get(digest, NOT_CACHED)
+            if hit is not NOT_CACHED:
+                return hit
         row = self.store.key_by_hash(digest)
         principal = None
         if row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, digest):
             principal = Principal(row.key_id, row.name, POLICY[row.role])
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now, principal)
+        if self.cache_s > 0:
+            with self._lock:
+                self._cache[digest] = principal
         return principal
 
 

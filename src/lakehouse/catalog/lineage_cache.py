@@ -11,8 +11,8 @@ from pathlib import Path
 from lakehouse.catalog.lineage import ColumnEdge, ModelLineage, model_lineage
 from lakehouse.catalog.store import MetadataStore
 from lakehouse.config import Settings
+from lakehouse.contract import TableId
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 log = logging.getLogger(__name__)
 

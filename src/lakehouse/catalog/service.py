@@ -12,32 +12,62 @@ import threading
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from lakehouse.catalog.access import ANONYMOUS_ADMIN, KeyRing, Principal
+from cachetools import LRUCache
+
+from lakehouse.catalog.access import ANONYMOUS_ADMIN, KeyRing, Principal, Redactor
 from lakehouse.catalog.audit import AuditLog
 from lakehouse.catalog.lineage import ModelLineage
 from lakehouse.catalog.models import CatalogEntry, QualityResult, Run
 from lakehouse.catalog.store import AuditFilter, MetadataStore
 from lakehouse.catalog.tables import describe, entry_dict, iso, quality_dict, run_dict, summary
 from lakehouse.config import Settings
-from lakehouse.exceptions import InputError, LakehouseError, TableNotBuiltError
+from lakehouse.contract import TableId, resolve, tables_in
+from lakehouse.exceptions import InputError, LakehouseError, TableNotBuiltError, TableNotFoundError
 from lakehouse.query.engine import QueryEngine, QueryResult
 from lakehouse.query.safety import ParsedQuery, validate, validate_filter
 from lakehouse.reports import RunReport
 from lakehouse.results import JobResult
 from lakehouse.storage.delta import DeltaStore, TableInfo
-from lakehouse.storage.names import TableId, resolve, tables_in
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
 
 PREVIEW_MAX = 1000
 
 
-@lru_cache(maxsize=512)
+# Validated statements by text, bounded by the text they hold (a parsed tree is ~20x its text).
+_VALIDATED: LRUCache[str, ParsedQuery] = LRUCache(maxsize=2 * 1024 * 1024, getsizeof=lambda p: len(p.sql) + 200)
+_VALIDATED_LOCK = threading.Lock()
+
+
 def _validated(sql: str) -> ParsedQuery:
-    return validate(sql)
+    with _VALIDATED_LOCK:
+        hit = _VALIDATED.get(sql)
+    if hit is None:
+        hit = validate(sql)
+        with _VALIDATED_LOCK:
+            if len(sql) + 200 <= _VALIDATED.maxsize:
+                _VALIDATED[sql] = hit
+    return hit
+
+
+_FILTERS: LRUCache[str, str] = LRUCache(maxsize=1024 * 1024, getsizeof=lambda f: 2 * len(f) + 100)
+
+
+def _filter_sql(text: str) -> str:
+    """`validate_filter`, memoised by text (bounded by the text held): a repeated preview filter
+    is not parsed again."""
+    with _VALIDATED_LOCK:
+        hit = _FILTERS.get(text)
+    if hit is None:
+        hit = validate_filter(text)
+        with _VALIDATED_LOCK:
+            if 3 * len(text) + 100 <= _FILTERS.maxsize:
+                _FILTERS[text] = hit
+    return hit
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -55,6 +85,7 @@ class Governance:
         self._lock = threading.Lock()
         self._entries: tuple[float, dict[str, CatalogEntry]] | None = None
         self._lineage: dict[str, ModelLineage] | None = None
+        self._redactors: dict[str, Redactor] = {}
 
     @property
     def engine(self) -> QueryEngine:
@@ -62,9 +93,7 @@ class Governance:
             if self._engine is None:
                 api = self.settings.api
                 self._engine = QueryEngine(
-                    self.settings, self.store, pool_size=api.pool_size,
-                    materialize_max_bytes=api.materialize_max_mb * 1024 * 1024,
-                    result_cache_size=api.result_cache_size,
+                    self.settings, self.store, materialize_max_bytes=api.materialize_max_mb * 1024 * 1024,
                 )
             return self._engine
 
@@ -75,16 +104,53 @@ class Governance:
         self.metadata.close()
 
     # -- health ------------------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
+    def health(self, who: Principal | None = None) -> dict[str, Any]:
+        """Readiness. The lake's path and the metadata store's error text only for an admin
+        (health is served without a key)."""
+        admin = who is not None and who.role.is_admin
         checks: dict[str, dict[str, Any]] = {}
         base = self.settings.base_path
-        checks["lake"] = {"ok": base.is_dir(), "path": str(base)}
+        checks["lake"] = {"ok": base.is_dir(), **({"path": str(base)} if admin else {})}
         try:
             self.metadata.ping()
             checks["metadata"] = {"ok": True, "backend": self.metadata.engine.dialect.name}
         except Exception as e:  # readiness reports any failure rather than raising it
-            checks["metadata"] = {"ok": False, "backend": self.metadata.engine.dialect.name, "error": str(e)[:200]}
+            checks["metadata"] = {"ok": False, "backend": self.metadata.engine.dialect.name,
+                                  "error": str(e)[:200] if admin else type(e).__name__}
         return {"status": "ok" if all(c["ok"] for c in checks.values()) else "unavailable", "checks": checks}
+
+    # -- what a role may see --------------------------------------------------------------------
+    def lake_paths(self) -> list[str]:
+        s = self.settings
+        paths = [s.base_path, s.landing, s.logs_path, s.archive_path, *(s.layer_path(x) for x in ("bronze", "silver", "gold"))]
+        return sorted({str(p.resolve()) for p in paths} | {str(p) for p in paths if p.is_absolute()})
+
+    def redactor(self, who: Principal) -> Redactor | None:
+        """None for an admin (who sees everything)."""
+        if who.role.is_admin:
+            return None
+        r = self._redactors.get(who.role.name)
+        if r is None:
+            r = self._redactors[who.role.name] = Redactor(who.role.layers, self.lake_paths())
+        return r
+
+    def path_redactor(self) -> Redactor:
+        """Hides only the lake's paths (for error texts shown below admin)."""
+        r = self._redactors.get("")
+        if r is None:
+            r = self._redactors[""] = Redactor(("bronze", "silver", "gold"), self.lake_paths())
+        return r
+
+    def _visible(self, who: Principal, value: V) -> V:
+        r = self.redactor(who)
+        return value if r is None else cast(V, r.json(value))
+
+    def _resolve(self, name: str, who: Principal) -> TableId:
+        """`resolve`, with close-match suggestions limited to tables the caller may read."""
+        try:
+            return resolve(name)
+        except TableNotFoundError as e:
+            raise TableNotFoundError(name, [x for x in e.suggestions if resolve(x).layer in who.role.layers]) from None
 
     # -- catalog entries (cached briefly: read on every masked preview) ----------------------
     def entry(self, fqn: str) -> CatalogEntry | None:
@@ -104,7 +170,7 @@ class Governance:
 
     # -- tables ---------------------------------------------------------------------------------
     def table(self, name: str, who: Principal) -> TableId:
-        t = resolve(name)
+        t = self._resolve(name, who)
         who.check_read(t)
         return t
 
@@ -124,13 +190,13 @@ class Governance:
 
     def describe(self, name: str, who: Principal) -> dict[str, Any]:
         t = self.table(name, who)
-        return describe(self.info(t), self.entry(t.fqn), self.metadata.latest_quality(t.fqn))
+        return self._visible(who, describe(self.info(t), self.entry(t.fqn), self.metadata.latest_quality(t.fqn)))
 
     def history(self, name: str, who: Principal, limit: int = 20) -> list[dict[str, Any]]:
         t = self.table(name, who)
         if not self.store.exists(t):
             raise TableNotBuiltError(t.fqn)
-        return [c.to_dict() for c in self.store.history(t, limit)]
+        return self._visible(who, [c.to_dict() for c in self.store.history(t, limit)])
 
     def preview(
         self, name: str, who: Principal, *, limit: int | None = None, columns: list[str] | None = None,
@@ -149,7 +215,7 @@ class Governance:
             missing = [c for c in columns if c not in names]
             if missing:
                 raise InputError(f"unknown column(s) {', '.join(missing)} in {t.fqn}", hint=f"columns: {', '.join(names)}")
-        cond = validate_filter(where).sql(dialect="duckdb") if where else None
+        cond = _filter_sql(where) if where else None  # allow-listed functions only, every role
         return self.engine.preview(
             t, limit=limit, timeout_s=self.settings.api.query_timeout_s, columns=columns,
             where=cond, version=version, mask=self._mask(who, t),
@@ -157,7 +223,12 @@ class Governance:
 
     def query(self, sql: str, who: Principal, limit: int | None = None) -> QueryResult:
         who.check_query()
-        parsed = _validated(sql)
+        try:
+            parsed = _validated(sql)
+        except TableNotFoundError as e:
+            raise TableNotFoundError(e.name, [x for x in e.suggestions if resolve(x).layer in who.role.layers]) from None
+        if not who.role.is_admin:
+            parsed.check_functions()
         masks = {}
         for t in parsed.tables:
             who.check_read(t)
@@ -182,7 +253,7 @@ class Governance:
             if q and q.lower() not in text:
                 continue
             out.append({"table": e.table_fqn, "exists": self.store.exists(t), **entry_dict(e)})
-        return out
+        return self._visible(who, out)
 
     def update_entry(self, name: str, changes: dict[str, Any], who: Principal) -> dict[str, Any]:
         who.check_admin()
@@ -209,7 +280,7 @@ class Governance:
         t = self.table(name, who)
         graph = self.lineage_graph()
         me = graph.get(t.fqn)
-        return {
+        return self._visible(who, {
             "table": t.fqn,
             "upstream": me.upstream if me else [],
             "downstream": sorted(fqn for fqn, ml in graph.items() if t.fqn in ml.upstream),
@@ -219,7 +290,7 @@ class Governance:
                 key=lambda d: (d["target"], d["target_column"], d["source_column"]),
             ),
             "runs": [run_dict(r) for r in self.metadata.runs_for_table(t.fqn)],
-        }
+        })
 
     # -- runs, quality, audit ------------------------------------------------------------------
     def record_run(self, report: RunReport | JobResult) -> None:
@@ -257,12 +328,14 @@ class Governance:
             log.warning("OpenLineage events for run %s not sent: %s", report.run_id, e)
             return 0
 
-    def runs(self, job: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        return [run_dict(r) for r in self.metadata.runs(job=job, status=status, limit=limit)]
+    def runs(self, job: str | None = None, status: str | None = None, limit: int = 50,
+             who: Principal = ANONYMOUS_ADMIN) -> list[dict[str, Any]]:
+        """Recent runs; below admin, per-table figures only for readable tables, no paths."""
+        return [self._visible(who, run_dict(r)) for r in self.metadata.runs(job=job, status=status, limit=limit)]
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str, who: Principal = ANONYMOUS_ADMIN) -> dict[str, Any] | None:
         r = self.metadata.run(run_id)
-        return run_dict(r) if r else None
+        return self._visible(who, run_dict(r)) if r else None
 
     def record_quality(self, table: str, check: str, passed: bool, failing_rows: int = 0, run_id: str | None = None) -> None:
         self.metadata.add_quality([QualityResult(

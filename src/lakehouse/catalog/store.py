@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, String, cast, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 from lakehouse.catalog.defaults import default_entries
 from lakehouse.catalog.models import (
@@ -55,6 +56,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_manual_transactions(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN itself
+
+
 class MetadataStore:
     """Catalog entries, lineage edges, runs, quality results, API keys and the audit trail."""
 
@@ -78,15 +84,35 @@ class MetadataStore:
         return store
 
     def migrate(self) -> None:
-        """Upgrade to the latest Alembic revision; a no-op (and cheap) when already there."""
+        """Upgrade to the latest Alembic revision; a no-op (and cheap) when already there.
+
+        Atomic on every backend: on SQLite the migration runs in one `BEGIN IMMEDIATE`
+        transaction on a connection of its own (pysqlite otherwise commits each CREATE TABLE as
+        it goes, so a process killed mid-migration left tables without the revision stamp, and
+        every later open failed with "table already exists"); IMMEDIATE also makes a second
+        process opening the same new file wait, then see the revision, instead of racing.
+        """
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("lakehouse.catalog") / "migrations"))
         head = ScriptDirectory.from_config(cfg).get_current_head()
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:  # the common case, without taking a write lock
             if MigrationContext.configure(conn).get_current_revision() == head:
                 return
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        engine, own = self.engine, False
+        url = engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            engine, own = create_engine(url, poolclass=NullPool), True
+            event.listen(engine, "connect", _sqlite_manual_transactions)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        try:
+            with engine.begin() as conn:
+                if MigrationContext.configure(conn).get_current_revision() == head:
+                    return  # another process migrated while this one waited for the lock
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        finally:
+            if own:
+                engine.dispose()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -121,7 +147,9 @@ class MetadataStore:
                 row = CatalogEntry(table_fqn=fqn, tags=[], pii_columns=[], column_descriptions={})
                 s.add(row)
             for key, value in changes.items():
-                if key == "column_descriptions":
+                if key in ("column_descriptions", "tags", "pii_columns") and value is None:
+                    value = {} if key == "column_descriptions" else []  # null clears, like owner: null
+                elif key == "column_descriptions":
                     value = {**(row.column_descriptions or {}), **value}
                 setattr(row, key, value)
             row.updated_at = datetime.now(UTC)

@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.contract import TableId
 from lakehouse.ingest.schemas import QUARANTINE_SCHEMA, SCHEMAS, bronze_schema
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 QUARANTINE = TableId("bronze", "quarantine")
 

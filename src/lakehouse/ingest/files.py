@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.config import SOURCES, Settings
+from lakehouse.contract import TableId
 from lakehouse.ingest.bronze import QUARANTINE, BronzeWriter, new_batch_id
 from lakehouse.ingest.landing import LandingFile, Segment, list_files, read_segments
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS
 from lakehouse.reports import RunReport
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
+from lakehouse.contract import TableId
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 SEGMENTS = ("VIP", "Power User", "Regular", "Casual", "Dormant")
 

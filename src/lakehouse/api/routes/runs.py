@@ -16,16 +16,16 @@ Short = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("/runs", summary="Recent pipeline runs")
-async def runs(request: Request, _who: Caller, job: Short = None, status: Short = None,
+async def runs(request: Request, who: Caller, job: Short = None, status: Short = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
     gov = gov_of(request)
-    return json_response({"runs": await offload(request, gov.runs, job=job, status=status, limit=limit)})
+    return json_response({"runs": await offload(request, gov.runs, job=job, status=status, limit=limit, who=who)})
 
 
 @router.get("/runs/{run_id}", summary="One run report")
-async def run(request: Request, run_id: Annotated[str, Path(max_length=64)], _who: Caller) -> Response:
+async def run(request: Request, run_id: Annotated[str, Path(max_length=64)], who: Caller) -> Response:
     gov = gov_of(request)
-    found = await offload(request, gov.run, run_id)
+    found = await offload(request, gov.run, run_id, who)
     if found is None:
         return error_response(404, "run_not_found", f"no run '{run_id}'", {"hint": "GET /runs lists runs"})
     return json_response(found)
