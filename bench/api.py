@@ -37,8 +37,8 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from lakehouse.catalog.access import KeyRing
-from lakehouse.catalog.store import MetadataStore
+from lakehouse.access import KeyRing
+from lakehouse.metadata.store import MetadataStore
 from lakehouse.config import Settings
 from lakehouse.contract import TableId
 from lakehouse.query.sample import build_sample_lake

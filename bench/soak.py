@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = ap.parse_args(argv)
 
-    from lakehouse.catalog.access import KeyRing
-    from lakehouse.catalog.store import MetadataStore
+    from lakehouse.access import KeyRing
+    from lakehouse.metadata.store import MetadataStore
     from lakehouse.config import Settings
     from lakehouse.contract import TableId
     from lakehouse.service import Lakehouse

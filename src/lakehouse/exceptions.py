@@ -85,8 +85,22 @@ class QueryError(LakehouseError):
         self.position = position
 
 
+class QueryMemoryError(QueryError):
+    """A query needed more memory than a worker may use; it was stopped."""
+
+
+class QueryBusyError(LakehouseError):
+    """Every query worker stayed busy for the whole wait; try again shortly."""
+
+    transient = True
+
+
 class QueryTimeoutError(QueryError):
     """A query ran past its time limit and was interrupted."""
+
+
+class NotAuthenticatedError(LakehouseError):
+    """No API key, or one that is unknown or revoked."""
 
 
 class PermissionDeniedError(LakehouseError):

@@ -1,7 +1,13 @@
-"""`Lakehouse`: the one facade the CLI, the API and notebooks call.
+"""`Lakehouse`: the one facade the CLI, the API, the scheduler and notebooks call.
 
-It owns the settings and the Delta store, runs jobs, writes their reports, and hands
-their results back as typed objects. It never prints and knows nothing about HTTP.
+It owns the settings, the table store and the metadata store, runs jobs (simulate, ingest,
+transform), writes and records their reports, and composes the services with one concern each:
+
+- `access`  — API keys, roles, what a caller may see, the audit trail (`lakehouse.access`);
+- `catalog` — tables, catalog entries, lineage, runs, quality results (`lakehouse.catalog`);
+- `query`   — read-only SQL and previews under the caller's role (`lakehouse.query`).
+
+It never prints and knows nothing about HTTP.
 """
 
 from __future__ import annotations
@@ -11,19 +17,22 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from lakehouse.access import AccessService, Principal
+from lakehouse.catalog.service import CatalogService
 from lakehouse.config import SOURCES, Settings
 from lakehouse.contract import LAYERS, Layer, TableId, resolve, tables_in
 from lakehouse.exceptions import InputError, TransformError
+from lakehouse.metadata.store import MetadataStore
+from lakehouse.query.service import QueryService
+from lakehouse.query.text import duckdb_text as values_as_text
 from lakehouse.reports import RunReport
-from lakehouse.results import JobResult, TransformResult
+from lakehouse.results import Commit, JobResult, Summary, TableInfo, TransformResult
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
-from lakehouse.storage.base import Commit, TableInfo
 from lakehouse.storage.delta import DeltaStore
 
-if TYPE_CHECKING:
-    from lakehouse.catalog.service import Governance
+__all__ = ["Lakehouse", "Progress", "values_as_text"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,45 @@ class Lakehouse:
         self.settings = settings or Settings()
         self.store = DeltaStore(self.settings)
         self._warming: threading.Thread | None = None
+        self._metadata: MetadataStore | None = None
+        self._metadata_lock = threading.Lock()
+
+    # -- services -------------------------------------------------------------------------------
+    @property
+    def metadata(self) -> MetadataStore:
+        """The metadata store, opened (and migrated) on first use."""
+        with self._metadata_lock:
+            if self._metadata is None:
+                self._metadata = MetadataStore.open(self.settings.metadata_dsn)
+            return self._metadata
+
+    @cached_property
+    def access(self) -> AccessService:
+        return AccessService(self.settings, lambda: self.metadata)
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        return CatalogService(self.settings, self.store, lambda: self.metadata, self.access)
+
+    @cached_property
+    def query(self) -> QueryService:
+        return QueryService(self.settings, self.store, self.access, self.catalog.pii)
+
+    def health(self, who: Principal | None = None) -> dict[str, Any]:
+        """Readiness: the lake's folder and the metadata store (details only for an admin)."""
+        from lakehouse.ops.readiness import readiness
+
+        return readiness(self.settings, lambda: self.metadata, who)
+
+    def close(self) -> None:
+        """Stop the query workers, flush the audit trail, close the metadata store."""
+        if "query" in self.__dict__:
+            self.query.close()
+        if "access" in self.__dict__:
+            self.access.close()
+        if self._metadata is not None:
+            self._metadata.close()
+            self._metadata = None
 
     # -- simulate ---------------------------------------------------------------------------
     def simulate(
@@ -143,49 +191,11 @@ class Lakehouse:
     def history(self, name: str, limit: int | None = None) -> list[Commit]:
         return self.store.history(resolve(name), limit)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         """A few KPIs from gold for the demo: segment mix, latest days, hours by health."""
-        from lakehouse.pipeline.engines import DuckDBEngine
+        from lakehouse.catalog.summary import summarize
 
-        engine = DuckDBEngine(self.settings, self.store)
-        try:
-            out: dict[str, Any] = {"segments": [], "daily": [], "health": {}, "quarantined": 0, "duplicates_removed": 0}
-            names = {"gold.user_segments", "gold.daily_summary", "gold.hourly_metrics", "bronze.quarantine",
-                     "bronze.app_events", "silver.app_events"}
-            built = {t.fqn for t in tables_in() if t.fqn in names and self.store.exists(t)}
-            for fqn in built:
-                engine.bind_table(resolve(fqn))
-            if "gold.user_segments" in built:
-                out["segments"] = engine.arrow(
-                    "SELECT segment, count(*) AS users FROM gold.user_segments GROUP BY 1 "
-                    "ORDER BY array_position(['VIP', 'Active', 'Regular', 'Inactive'], segment)"
-                ).to_pylist()
-            if "gold.daily_summary" in built:
-                out["daily"] = engine.arrow(
-                    "SELECT summary_date, daily_users, new_users, total_events, sessions, revenue "
-                    "FROM gold.daily_summary ORDER BY summary_date DESC LIMIT 5"
-                ).to_pylist()
-            if "gold.hourly_metrics" in built:
-                rows = engine.arrow(
-                    "SELECT health_status, count(*) AS n FROM gold.hourly_metrics GROUP BY 1"
-                ).to_pylist()
-                out["health"] = {r["health_status"]: r["n"] for r in rows}
-            if "bronze.quarantine" in built:
-                out["quarantined"] = int(engine.scalar("SELECT count(*) FROM bronze.quarantine") or 0)
-            if {"bronze.app_events", "silver.app_events"} <= built:
-                out["duplicates_removed"] = int(engine.scalar(
-                    "SELECT (SELECT count(*) FROM bronze.app_events) - (SELECT count(*) FROM silver.app_events)"
-                ) or 0)
-            return out
-        finally:
-            engine.close()
-
-    # -- governance (catalog, lineage, runs, audit) ----------------------------------------------
-    @cached_property
-    def governance(self) -> Governance:
-        from lakehouse.catalog.service import Governance
-
-        return Governance(self.settings, self.store)
+        return summarize(self.settings, self.store)
 
     def _warm_up(self) -> None:
         """Import and open the metadata store on another thread while the job runs.
@@ -194,12 +204,12 @@ class Lakehouse:
         (about a second in a fresh process); the job's DuckDB and Delta work releases the GIL,
         so the two overlap instead of adding up.
         """
-        if self._warming is not None or "governance" in self.__dict__:
+        if self._warming is not None or self._metadata is not None:
             return
 
         def work() -> None:
             try:
-                _ = self.governance
+                _ = self.metadata
                 import lakehouse.catalog.openlineage  # noqa: F401
             except Exception:
                 log.debug("metadata store warm-up failed", exc_info=True)
@@ -213,19 +223,12 @@ class Lakehouse:
         return report
 
     def _record(self, report: RunReport | JobResult) -> None:
-        # The metadata store is optional at run time (the `api` extra); a job's outcome
-        # never depends on it, but a failure to record is logged, not hidden.
+        # A job's outcome never depends on the metadata store, but a failure to record is
+        # logged, not hidden.
         if self._warming is not None:
             self._warming.join()
             self._warming = None
         try:
-            gov = self.governance
-        except ImportError:
-            return
-        try:
-            gov.record_run(report)
-            gov.emit_lineage(report)
-            for c in getattr(report, "checks", []):
-                gov.record_quality(c.table, c.check, c.passed, c.failing_rows, report.run_id)
+            self.catalog.record(report)
         except Exception:
             log.warning("could not record run %s in the metadata store", report.run_id, exc_info=True)

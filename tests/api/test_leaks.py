@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lakehouse.catalog.access import POLICY
-from lakehouse.catalog.service import Governance
+from lakehouse.access import POLICY
 from lakehouse.contract import REGISTRY
+from lakehouse.service import Lakehouse
 
 KNOWN = tuple(REGISTRY.ids())
 
@@ -46,7 +46,7 @@ def _hidden(layers: frozenset[str]) -> list[str]:
     return names
 
 
-def _requests(gov: Governance) -> list[tuple[str, str, dict[str, Any] | None]]:
+def _requests(gov: Lakehouse) -> list[tuple[str, str, dict[str, Any] | None]]:
     out: list[tuple[str, str, dict[str, Any] | None]] = [
         ("GET", "/health", None), ("GET", "/metrics", None), ("GET", "/tables", None),
         ("GET", "/catalog", None), ("GET", "/catalog?q=raw", None), ("GET", "/runs", None), ("GET", "/audit", None),
@@ -57,7 +57,7 @@ def _requests(gov: Governance) -> list[tuple[str, str, dict[str, Any] | None]]:
         out += [("GET", f"/tables/{t.fqn}", None), ("GET", f"/tables/{t.fqn}/preview?limit=5", None),
                 ("GET", f"/tables/{t.fqn}/history", None), ("GET", f"/catalog/lineage/{t.fqn}", None),
                 ("GET", f"/tables/{t.fqn}/preview?filter=nope%20%3E%201", None)]
-    out += [("GET", f"/runs/{r['run_id']}", None) for r in gov.runs(limit=100)]
+    out += [("GET", f"/runs/{r['run_id']}", None) for r in gov.catalog.runs(limit=100)]
     out += [("POST", "/query", {"sql": s}) for s in SQL]
     return out
 
@@ -65,10 +65,10 @@ def _requests(gov: Governance) -> list[tuple[str, str, dict[str, Any] | None]]:
 @pytest.mark.parametrize("role", ROLES)
 def test_no_low_role_response_leaks(pipeline_client: TestClient, pipeline_keys: dict[str, dict[str, str]],
                                     role: str | None) -> None:
-    gov: Governance = pipeline_client.app.state.governance  # type: ignore[attr-defined]
+    gov: Lakehouse = pipeline_client.app.state.lakehouse  # type: ignore[attr-defined]
     layers = POLICY[role].layers if role else frozenset({"gold"})
-    paths = gov.lake_paths()
-    token = gov.engine.token
+    paths = gov.access.lake_paths()
+    token = gov.query.engine.token
     headers = pipeline_keys[role] if role else {}
     seen_ok = 0
     for method, url, body in _requests(gov):
@@ -91,7 +91,7 @@ def test_no_low_role_response_leaks(pipeline_client: TestClient, pipeline_keys: 
 def test_admins_still_see_paths_runs_and_every_table(pipeline_client: TestClient,
                                                      pipeline_keys: dict[str, dict[str, str]]) -> None:
     admin = pipeline_keys["admin"]
-    gov: Governance = pipeline_client.app.state.governance  # type: ignore[attr-defined]
+    gov: Lakehouse = pipeline_client.app.state.lakehouse  # type: ignore[attr-defined]
     health = pipeline_client.get("/health", headers=admin).json()
     assert health["checks"]["lake"]["path"] == str(gov.settings.base_path)
     assert "path" not in pipeline_client.get("/health").json()["checks"]["lake"]

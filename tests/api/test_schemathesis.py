@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from lakehouse.api.app import create_app
-from lakehouse.catalog.service import Governance
 from lakehouse.config import ApiSettings
 from lakehouse.contract import REGISTRY
+from lakehouse.service import Lakehouse
 
 from .conftest import build_pipeline_lake
 
@@ -35,11 +35,11 @@ _BASE = Path(tempfile.mkdtemp(prefix="lakehouse-fuzz-"))
 _SETTINGS = build_pipeline_lake(_BASE / "lake", events=2000,
                                 api=ApiSettings(query_timeout_s=2.0, worker_memory_mb=512, result_max_mb=2))
 APP = create_app(_SETTINGS)
-GOV: Governance = APP.state.governance
-KEYS: list[dict[str, str]] = [{}] + [{"Authorization": f"Bearer {GOV.keys.create(role).token}"}
+GOV: Lakehouse = APP.state.lakehouse
+KEYS: list[dict[str, str]] = [{}] + [{"Authorization": f"Bearer {GOV.access.keys.create(role).token}"}
                                      for role in ("reader", "analyst", "admin")]
 TABLES = [t.fqn for t in KNOWN] + [f"{t.name}_{t.layer}" for t in KNOWN[:4]] + ["gold.nope", "silver.user"]
-RUNS = [r["run_id"] for r in GOV.runs(limit=100)] + ["nope"]
+RUNS = [r["run_id"] for r in GOV.catalog.runs(limit=100)] + ["nope"]
 
 
 def _pin(spec: dict[str, Any]) -> None:

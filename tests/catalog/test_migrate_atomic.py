@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.catalog.store import MetadataStore
+from lakehouse.metadata.store import MetadataStore
 
 DIE = """
 import os, sys
@@ -24,7 +24,7 @@ def die(conn, cursor, statement, *args):
         seen += 1
         if seen == int(sys.argv[2]):
             os._exit(9)  # like kill -9: no rollback, no cleanup
-from lakehouse.catalog.store import MetadataStore
+from lakehouse.metadata.store import MetadataStore
 MetadataStore.open(sys.argv[1])
 """
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.catalog.access import KeyRing
-from lakehouse.catalog.models import ApiKey, AuditEntry, QualityResult, Run
-from lakehouse.catalog.store import AuditFilter, MetadataStore
+from lakehouse.access import KeyRing
 from lakehouse.contract import REGISTRY
+from lakehouse.metadata.models import ApiKey, AuditEntry, QualityResult, Run
+from lakehouse.metadata.store import AuditFilter, MetadataStore
 
 KNOWN = tuple(REGISTRY.ids())
 

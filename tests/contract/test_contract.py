@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.catalog.defaults import default_entries
 from lakehouse.contract import MODEL_KINDS, REGISTRY, Registry, TableSpec, resolve
 from lakehouse.contract.arrow import same_type
 from lakehouse.contract.docs import render
 from lakehouse.contract.spec import Column
 from lakehouse.exceptions import TableNotFoundError
+from lakehouse.metadata.defaults import default_entries
 from lakehouse.pipeline.registry import load_models
 from lakehouse.service import Lakehouse
 

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lakehouse.catalog.access import POLICY, Principal
-from lakehouse.catalog.service import Governance
+from lakehouse.access import POLICY, Principal
 from lakehouse.config import Settings
 from lakehouse.contract import TableId
 from lakehouse.exceptions import LakehouseError
 from lakehouse.query.engine import internal_name
 from lakehouse.query.sample import build_sample_lake
+from lakehouse.service import Lakehouse
 from lakehouse.storage.delta import DeltaStore
 
 ANALYST = Principal("a", "analyst-1", POLICY["analyst"])
@@ -32,23 +32,23 @@ CTE_BODY = "SELECT * FROM (VALUES (1), (2), (3)) AS v(x)"  # three rows: what an
 
 
 @pytest.fixture(scope="module")
-def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Governance]:
+def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lakehouse]:
     root: Path = tmp_path_factory.mktemp("bypass")
     s = Settings.under(root, duckdb_threads=1, duckdb_memory_limit="512MB")
     store = DeltaStore(s)
     build_sample_lake(store, rows=40)
     store.append(TableId("bronze", "quarantine"), pa.table({"raw": ["secret-raw-line"] * 7, "reason": ["bad json"] * 7}))
-    g = Governance(s, store)
+    g = Lakehouse(s)
     # an admin reads bronze first, on every worker
     for _ in range(4):
         for t in ("bronze.app_events", "bronze.quarantine"):
-            assert g.query(f"SELECT count(*) FROM {t}", ADMIN).row_count == 1
+            assert g.query.sql(f"SELECT count(*) FROM {t}", ADMIN).row_count == 1
     yield g
     g.close()
 
 
-def _hidden_names(g: Governance) -> list[str]:
-    token = g.engine.token
+def _hidden_names(g: Lakehouse) -> list[str]:
+    token = g.query.engine.token
     return [
         "bronze__app_events", "bronze__quarantine", internal_name(TableId("bronze", "app_events"), token=token),
         internal_name(TableId("bronze", "quarantine"), token=token), "app_events_bronze", "quarantine_bronze",
@@ -93,16 +93,16 @@ identifiers = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True).filter(lamb
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data(), position=st.sampled_from(POSITIONS), depth=st.integers(0, 6), decoy=identifiers)
-def test_an_analyst_never_reads_a_hidden_table(gov: Governance, data: st.DataObject, position: str,
+def test_an_analyst_never_reads_a_hidden_table(gov: Lakehouse, data: st.DataObject, position: str,
                                                 depth: int, decoy: str) -> None:
     x = data.draw(st.sampled_from(_hidden_names(gov)))
     sql, in_scope = _query(x, position, depth, decoy)
     qualified = "." in x
     try:
-        result = gov.query(sql, ANALYST)
+        result = gov.query.sql(sql, ANALYST)
     except LakehouseError:
         # refused: fine, unless it was a plain in-scope CTE the analyst may define
-        plain = not qualified and gov.engine.token not in x and not x.startswith(("duckdb_", "sqlite_", "pg_"))
+        plain = not qualified and gov.query.engine.token not in x and not x.startswith(("duckdb_", "sqlite_", "pg_"))
         assert not (in_scope and plain), f"an in-scope CTE was refused: {sql}"
         return
     assert in_scope and not qualified, f"read something it may not: {sql}"
@@ -121,29 +121,29 @@ def test_an_analyst_never_reads_a_hidden_table(gov: Governance, data: st.DataObj
     "SELECT * FROM duckdb_views",
     "WITH duckdb_tables AS (SELECT 1) SELECT * FROM duckdb_tables",
 ])
-def test_the_reported_bypasses_are_refused(gov: Governance, sql: str) -> None:
+def test_the_reported_bypasses_are_refused(gov: Lakehouse, sql: str) -> None:
     with pytest.raises(LakehouseError):
-        gov.query(sql, ANALYST)
+        gov.query.sql(sql, ANALYST)
 
 
-def test_internal_names_are_per_engine_and_the_token_is_refused(gov: Governance) -> None:
-    name = internal_name(TableId("gold", "user_segments"), token=gov.engine.token)
+def test_internal_names_are_per_engine_and_the_token_is_refused(gov: Lakehouse) -> None:
+    name = internal_name(TableId("gold", "user_segments"), token=gov.query.engine.token)
     with pytest.raises(LakehouseError, match="internal"):
-        gov.query(f'WITH "{name}" AS (SELECT 1) SELECT * FROM "{name}"', ADMIN)
-    other = Governance(gov.settings, gov.store)
+        gov.query.sql(f'WITH "{name}" AS (SELECT 1) SELECT * FROM "{name}"', ADMIN)
+    other = Lakehouse(gov.settings)
     try:
-        assert other.engine.token != gov.engine.token
+        assert other.query.engine.token != gov.query.engine.token
     finally:
         other.close()
 
 
-def test_a_worker_keeps_no_registration_between_queries(gov: Governance) -> None:
+def test_a_worker_keeps_no_registration_between_queries(gov: Lakehouse) -> None:
     from lakehouse.query.worker import Binding
 
-    engine = gov.engine
+    engine = gov.query.engine
     seen: list[str] = []
     for _ in range(6):  # several rounds: every worker gets asked
-        gov.query("SELECT count(*) FROM bronze.app_events", ADMIN)
+        gov.query.sql("SELECT count(*) FROM bronze.app_events", ADMIN)
         table, _ = engine._execute(
             "SELECT table_name AS n FROM duckdb_tables() UNION ALL "
             "SELECT view_name FROM duckdb_views() WHERE NOT internal", list[Binding](), 100, 5)
@@ -151,7 +151,7 @@ def test_a_worker_keeps_no_registration_between_queries(gov: Governance) -> None
     assert seen == []
 
 
-def test_the_audit_records_the_tables_actually_read(gov: Governance) -> None:
-    r = gov.query("WITH users AS (SELECT * FROM gold.user_segments) SELECT count(*) FROM users "
+def test_the_audit_records_the_tables_actually_read(gov: Lakehouse) -> None:
+    r = gov.query.sql("WITH users AS (SELECT * FROM gold.user_segments) SELECT count(*) FROM users "
                   "WHERE EXISTS (SELECT 1 FROM silver.users)", ANALYST)
     assert [t.fqn for t in r.tables] == ["gold.user_segments", "silver.users"]

@@ -15,10 +15,8 @@ from lakehouse.api.auth import document_security, optional_principal
 from lakehouse.api.observe import Metrics, Observe
 from lakehouse.api.offload import make_executor, offload
 from lakehouse.api.routes import catalog, health, query, runs, tables
-from lakehouse.catalog.service import Governance
 from lakehouse.config import Settings
-from lakehouse.query.functions import allowed
-from lakehouse.storage.delta import DeltaStore
+from lakehouse.service import Lakehouse
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +28,7 @@ Every error has the shape `{"error": {"code", "message", "details"}}`.
 """
 
 
-def create_app(settings: Settings | None = None, governance: Governance | None = None, *,
+def create_app(settings: Settings | None = None, lakehouse: Lakehouse | None = None, *,
                freeze_gc: bool = False, warm: bool = False) -> FastAPI:
     """The API over `settings` (default: from the environment).
 
@@ -42,10 +40,10 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
     `warm` (also `lakehouse serve`): start the query workers at start-up, in the background,
     rather than on the first query.
     """
-    settings = settings or Settings()
-    owned = governance is None
-    gov = governance or Governance(settings, DeltaStore(settings))
-    metrics = Metrics(gov)
+    owned = lakehouse is None
+    lh = lakehouse or Lakehouse(settings or Settings())
+    settings = lh.settings
+    metrics = Metrics(lh)
 
     threads = settings.api.pool_size
 
@@ -53,10 +51,10 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.executor is None:
             app.state.executor = make_executor(threads)
-        gov.audit.start()
-        app.state.executor.submit(allowed)  # build the function allow-list (~0.5 s) before a request needs it
+        lh.access.audit.start()
+        app.state.executor.submit(lh.query.prepare)  # before a request needs it
         if warm:
-            gov.engine.pool.start()
+            lh.query.start_workers()
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -66,12 +64,12 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
             app.state.executor.shutdown(wait=True)
             app.state.executor = None
             if owned:
-                gov.close()
+                lh.close()
             else:
-                gov.audit.flush()
+                lh.access.audit.flush()
 
     app = FastAPI(title="Lakehouse API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.state.governance = gov
+    app.state.lakehouse = lh
     app.state.metrics = metrics
     # blocking work of the async routes (also usable without lifespan events, e.g. ASGI test clients)
     app.state.executor = make_executor(threads)
@@ -85,7 +83,7 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
         registry = metrics.registry if who is not None and who.role.is_admin else metrics.public
         return Response(await offload(request, generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(Observe, gov=gov, metrics=metrics)
+    app.add_middleware(Observe, lh=lh, metrics=metrics)
     document_security(app)
     return app
 

@@ -14,18 +14,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lakehouse.access import Principal, Redactor
 from lakehouse.api.auth import PRINCIPAL_KEY
-from lakehouse.catalog.access import NotAuthenticatedError, Principal, Redactor
 from lakehouse.exceptions import (
     InputError,
     LakehouseError,
+    NotAuthenticatedError,
     PermissionDeniedError,
+    QueryBusyError,
     QueryError,
+    QueryMemoryError,
     QueryTimeoutError,
     TableNotBuiltError,
     TableNotFoundError,
 )
-from lakehouse.query.pool import QueryBusyError, QueryMemoryError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ async def lakehouse_error(request: Request, exc: Exception) -> JSONResponse:
     details = _details(exc)
     who: Principal | None = request.scope.get(PRINCIPAL_KEY)
     if who is None or not who.role.is_admin:  # the lake's paths only ever reach admins
-        paths: Redactor = request.app.state.governance.path_redactor()
+        paths: Redactor = request.app.state.lakehouse.access.path_redactor()
         message, details = paths.text(message), paths.json(details)
     return error_response(status, code, message, details, headers)
 

@@ -25,8 +25,8 @@ from cachetools import LRUCache
 from fastapi import Response
 
 from lakehouse.exceptions import QueryError
-from lakehouse.query.engine import QueryResult
-from lakehouse.query.text import duckdb_text
+from lakehouse.results import QueryResult
+from lakehouse.service import values_as_text
 
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
@@ -65,7 +65,7 @@ def _py(col: pa.ChunkedArray) -> list[Any]:
     try:
         return col.to_pylist()  # type: ignore[no-any-return]
     except (OverflowError, ValueError, pa.ArrowException):
-        return duckdb_text(col)
+        return values_as_text(col)
 
 
 def _as_json_text(col: pa.ChunkedArray) -> pa.Array:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakehouse.catalog.models import CatalogEntry, QualityResult, Run
+from lakehouse.metadata.models import CatalogEntry, QualityResult, Run
 from lakehouse.storage.delta import TableInfo
 
 

@@ -24,7 +24,6 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -32,11 +31,12 @@ from cachetools import LRUCache
 
 from lakehouse.config import Settings
 from lakehouse.contract import TableId
-from lakehouse.exceptions import QueryError, QueryTimeoutError, TableNotBuiltError
-from lakehouse.query.pool import QueryMemoryError, WorkerPool
+from lakehouse.exceptions import QueryError, QueryMemoryError, QueryTimeoutError, TableNotBuiltError
+from lakehouse.query.pool import WorkerPool
 from lakehouse.query.safety import ParsedQuery
 from lakehouse.query.worker import Binding, Limits, Request
-from lakehouse.storage.delta import DeltaStore
+from lakehouse.results import QueryResult
+from lakehouse.storage.base import TableStore
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +46,6 @@ Masks = Mapping[TableId, Sequence[str]]
 # an in-memory Arrow table ~10x faster than a lazy dataset); bigger ones stay lazy datasets.
 MATERIALIZE_MAX_BYTES = 64 * 1024 * 1024
 MiB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    table: pa.Table
-    truncated: bool
-    elapsed_ms: float
-    tables: list[TableId]
-
-    @property
-    def row_count(self) -> int:
-        return int(self.table.num_rows)
 
 
 def internal_name(t: TableId, masked: bool = False, version: int | None = None, token: str = "") -> str:
@@ -77,7 +65,7 @@ def public_message(text: str) -> str:
 
 class QueryEngine:
     def __init__(
-        self, settings: Settings, store: DeltaStore, *, workers: int | None = None, refresh_s: float = 1.0,
+        self, settings: Settings, store: TableStore, *, workers: int | None = None, refresh_s: float = 1.0,
         materialize_max_bytes: int = MATERIALIZE_MAX_BYTES, result_cache_bytes: int | None = None,
         result_max_bytes: int | None = None,
     ) -> None:
@@ -120,9 +108,10 @@ class QueryEngine:
             return hit[1], hit[2]
         if not self.store.exists(t):
             raise TableNotBuiltError(t.fqn)
-        dt = self.store.open(t)
-        version = dt.version()
-        schema = hit[2] if hit and hit[1] == version else pa.schema(dt.schema().to_arrow())
+        version = self.store.version(t)
+        if version is None:
+            raise TableNotBuiltError(t.fqn)
+        schema = hit[2] if hit and hit[1] == version else self.store.schema(t)
         with self._lock:
             self._current[t] = (now, version, schema)
         return version, schema

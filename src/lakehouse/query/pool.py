@@ -24,20 +24,12 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from lakehouse.config import Settings
-from lakehouse.exceptions import LakehouseError, QueryError, QueryTimeoutError
+from lakehouse.exceptions import QueryBusyError, QueryError, QueryMemoryError, QueryTimeoutError
 from lakehouse.query.worker import MEMORY_EXIT, Limits, Reply, Request, rss_bytes, serve
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
-
-
-class QueryMemoryError(QueryError):
-    """A query needed more memory than a worker may use; it was stopped."""
-
-
-class QueryBusyError(LakehouseError):
-    """Every query worker stayed busy for the whole wait; try again shortly."""
 
 
 @dataclass(eq=False)

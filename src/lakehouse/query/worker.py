@@ -183,12 +183,10 @@ class Worker:
         t = resolve(b.fqn)
         if not self.store.exists(t):
             raise TableNotBuiltError(t.fqn)
-        dt = self.store.open(t, b.version)
-        dataset = dt.to_pyarrow_dataset()
+        dataset = self.store.dataset(t, b.version)
         if b.time_travel:
             return dataset
-        sizes = dt.get_add_actions(flatten=True).column("size_bytes").to_pylist()
-        size = sum(x or 0 for x in sizes)
+        size = self.store.snapshot(t, b.version).size_bytes
         if size > self.limits.materialize_max_bytes or size * 4 > self.table_cache_bytes:
             return dataset
         table = dataset.to_table()

@@ -18,6 +18,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lakehouse.contract import TableId
+from lakehouse.results import Commit, TableInfo
+
+__all__ = [
+    "Commit", "Data", "DataFile", "HistoryUnavailableError", "MaintenanceResult", "MergeSpec", "Metadata",
+    "PartitionFilter", "Snapshot", "TableInfo", "TableStore", "Txns",
+]
 
 Data: TypeAlias = pa.Table | pa.RecordBatchReader
 Txns = Mapping[str, int]
@@ -55,41 +61,6 @@ class Snapshot:
     @property
     def paths(self) -> list[str]:
         return [f.path for f in self.files]
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    table: TableId
-    path: str
-    version: int
-    rows: int
-    files: int
-    size_bytes: int
-    partition_columns: list[str]
-    last_modified: datetime | None
-    schema: pa.Schema
-
-
-@dataclass(frozen=True)
-class Commit:
-    """One entry of a table's history."""
-
-    version: int
-    timestamp: datetime | None
-    operation: str
-    parameters: Mapping[str, Any]
-    metrics: Mapping[str, Any]
-    metadata: Mapping[str, str]  # what the writer attached (`lakehouse.job`, ...)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "timestamp": self.timestamp.isoformat() if self.timestamp else None,
-            "operation": self.operation,
-            "parameters": dict(self.parameters),
-            "metrics": dict(self.metrics),
-            "metadata": dict(self.metadata),
-        }
 
 
 @dataclass(frozen=True)

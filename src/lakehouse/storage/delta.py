@@ -26,8 +26,8 @@ from deltalake.exceptions import TableNotFoundError as DeltaNotFound
 from lakehouse.config import Settings
 from lakehouse.contract import REGISTRY, TableId, resolve
 from lakehouse.exceptions import CommitConflictError, StorageError, TableNotBuiltError
+from lakehouse.results import Commit, TableInfo
 from lakehouse.storage.base import (
-    Commit,
     Data,
     DataFile,
     HistoryUnavailableError,
@@ -36,7 +36,6 @@ from lakehouse.storage.base import (
     Metadata,
     PartitionFilter,
     Snapshot,
-    TableInfo,
     Txns,
 )
 from lakehouse.storage.predicates import in_list
@@ -89,10 +88,6 @@ class DeltaStore:
         except DeltaNotFound as exc:
             self._local.__dict__.get("tables", {}).pop(path, None)
             raise TableNotBuiltError(t.fqn) from exc
-
-    # Modules that still take the delta-rs object itself (serving) call this; it goes when they move
-    # to `snapshot`/`dataset`.
-    open = _open
 
     def version(self, table: TableId | str) -> int | None:
         """Current version, or None when the table does not exist yet."""

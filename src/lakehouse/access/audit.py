@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from lakehouse.catalog.models import AuditEntry
-from lakehouse.catalog.store import MetadataStore
+from lakehouse.metadata.models import AuditEntry
+from lakehouse.metadata.store import MetadataStore
 
 log = logging.getLogger(__name__)
 

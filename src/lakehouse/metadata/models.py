@@ -3,7 +3,7 @@
 Table facts (schema, version, size, rows) are never stored here: they come from the Delta log.
 This store holds what the log cannot: ownership, descriptions, tags, lineage, runs, quality
 results, API keys and the audit trail. The schema is created by the Alembic migrations in
-`catalog/migrations/`, never by `create_all`, so SQLite and PostgreSQL evolve identically.
+`metadata/migrations/`, never by `create_all`, so SQLite and PostgreSQL evolve identically.
 """
 
 from __future__ import annotations

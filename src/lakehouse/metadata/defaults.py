@@ -5,8 +5,8 @@ Edits made later through `PATCH /catalog/{table}` win: seeding only adds missing
 
 from __future__ import annotations
 
-from lakehouse.catalog.models import CatalogEntry
 from lakehouse.contract import REGISTRY
+from lakehouse.metadata.models import CatalogEntry
 
 
 def default_entries() -> list[CatalogEntry]:

@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
-from lakehouse.catalog.defaults import default_entries
-from lakehouse.catalog.models import (
+from lakehouse.metadata.defaults import default_entries
+from lakehouse.metadata.models import (
     ApiKey,
     AuditEntry,
     CatalogEntry,
@@ -93,7 +93,7 @@ class MetadataStore:
         process opening the same new file wait, then see the revision, instead of racing.
         """
         cfg = Config()
-        cfg.set_main_option("script_location", str(resources.files("lakehouse.catalog") / "migrations"))
+        cfg.set_main_option("script_location", str(resources.files("lakehouse.metadata") / "migrations"))
         head = ScriptDirectory.from_config(cfg).get_current_head()
         with self.engine.connect() as conn:  # the common case, without taking a write lock
             if MigrationContext.configure(conn).get_current_revision() == head:
