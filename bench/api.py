@@ -38,9 +38,9 @@ import duckdb
 import httpx
 
 from lakehouse.access import KeyRing
-from lakehouse.metadata.store import MetadataStore
 from lakehouse.config import Settings
 from lakehouse.contract import TableId
+from lakehouse.metadata.store import MetadataStore
 from lakehouse.query.sample import build_sample_lake
 from lakehouse.storage.delta import DeltaStore
 

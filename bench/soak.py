@@ -188,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from lakehouse.access import KeyRing
-    from lakehouse.metadata.store import MetadataStore
     from lakehouse.config import Settings
     from lakehouse.contract import TableId
+    from lakehouse.metadata.store import MetadataStore
     from lakehouse.service import Lakehouse
 
     tmp = Path(tempfile.mkdtemp(prefix="lakehouse-soak-"))
