@@ -218,5 +218,34 @@ class CatalogService:
         ])
 
     def quality(self, table: str, who: Principal = ANONYMOUS_ADMIN) -> dict[str, Any] | None:
+        """A table's latest quality verdict: status, score and every check, with failing-row samples."""
         t = self.access.table(table, who)
         return self.access.visible(who, quality_dict(self.metadata.latest_quality(t.fqn)))
+
+    def quality_history(self, table: str, who: Principal = ANONYMOUS_ADMIN, *, runs: int = 20,
+                        check: str | None = None) -> list[dict[str, Any]]:
+        """The table's verdicts over its last `runs` checked runs, newest first (for trends)."""
+        t = self.access.table(table, who)
+        out = []
+        for _run_id, results in self.metadata.quality_runs(t.fqn, limit=runs):
+            chosen = [r for r in results if check is None or r.check_name == check]
+            if chosen:
+                body = quality_dict(chosen, sample=False)
+                if body is not None:
+                    out.append(body)
+        return self.access.visible(who, out)
+
+    def quality_overview(self, who: Principal = ANONYMOUS_ADMIN, layer: str | None = None) -> list[dict[str, Any]]:
+        """Every readable table's latest verdict (status, score, counts of each outcome)."""
+        out = []
+        for t in tables_in(layer):
+            if t.layer not in who.role.layers:
+                continue
+            results = self.metadata.latest_quality(t.fqn)
+            if not results:
+                continue
+            counts = {k: sum(1 for r in results if r.outcome == k) for k in ("pass", "warn", "fail", "error")}
+            verdict = quality_dict(results, sample=False) or {}
+            out.append({"table": t.fqn, "status": verdict["status"], "score": verdict["score"],
+                        "run_id": verdict["run_id"], "at": verdict["at"], "checks": counts})
+        return self.access.visible(who, out)

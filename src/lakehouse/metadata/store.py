@@ -202,16 +202,27 @@ class MetadataStore:
             s.add_all(results)
 
     def latest_quality(self, fqn: str) -> list[QualityResult]:
-        """The most recent result of each check on a table."""
+        """The results of the latest run that checked the table (its current batch's verdict)."""
+        runs = self.quality_runs(fqn, limit=1)
+        return runs[0][1] if runs else []
+
+    def quality_runs(self, fqn: str, limit: int = 20) -> list[tuple[str | None, list[QualityResult]]]:
+        """The last `limit` runs that checked a table, newest first, each with its results."""
         with self._session() as s:
-            latest = (
-                select(QualityResult.check_name, func.max(QualityResult.id).label("mid"))
+            newest = list(s.execute(
+                select(QualityResult.run_id, func.max(QualityResult.id).label("mid"))
                 .where(QualityResult.table_fqn == fqn)
-                .group_by(QualityResult.check_name)
-                .subquery()
-            )
-            q = select(QualityResult).join(latest, QualityResult.id == latest.c.mid)
-            return sorted(s.scalars(q), key=lambda r: r.check_name)
+                .group_by(QualityResult.run_id)
+                .order_by(func.max(QualityResult.id).desc())
+                .limit(limit)
+            ))
+            out: list[tuple[str | None, list[QualityResult]]] = []
+            for run_id, _ in newest:
+                cond = QualityResult.run_id.is_(None) if run_id is None else QualityResult.run_id == run_id
+                rows = list(s.scalars(select(QualityResult).where(QualityResult.table_fqn == fqn, cond)
+                                      .order_by(QualityResult.id)))
+                out.append((run_id, rows))
+            return out
 
     # -- api keys ---------------------------------------------------------------------------
     def add_key(self, key: ApiKey) -> None:
