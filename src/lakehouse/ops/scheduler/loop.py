@@ -82,6 +82,11 @@ class Scheduler:
                     continue
                 slots, missed = (newest,), d.total - 1
             blocked = [u for u in job.after if u in waiting or not self.succeeded(u)]
+            running = self.store.lease(f"job:{job.name}")
+            if running is not None and running.live and running.holder != self.holder:
+                # Run by someone else (an Airflow task, `schedule run`, a dying scheduler's lease
+                # not yet expired): the slot stays due and is looked at again next pass.
+                blocked.append(f"{job.name} running as {running.holder}")
             if blocked:
                 log.info("%s waits for %s", job.name, ", ".join(blocked))
                 waiting.add(job.name)
