@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lakehouse.exceptions import ConfigError
+
 SOURCES: tuple[str, ...] = ("app_events", "clickstream", "cdc_changes", "transactions", "service_logs")
 
 
@@ -66,7 +68,9 @@ class JobSchedule(BaseModel):
             try:
                 CronSim(value, datetime.now(UTC))
             except CronSimError as exc:
-                raise ValueError(f"cron expression '{value}': {exc}") from None
+                # A LakehouseError passes through pydantic as is: the CLI prints it on one line.
+                raise ConfigError(f"cron expression '{value}': {exc}",
+                                  hint="five fields: minute hour day-of-month month day-of-week") from None
         return value
 
 
@@ -97,7 +101,7 @@ class ScheduleSettings(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{value}'") from None
+            raise ConfigError(f"unknown time zone '{value}'", hint="an IANA name such as UTC or Europe/Paris") from None
         return value
 
 

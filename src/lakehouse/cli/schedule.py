@@ -15,6 +15,8 @@ from lakehouse.exceptions import InputError
 from lakehouse.service import Lakehouse
 
 EXIT_NOT_DUE = 99  # what Airflow's BashOperator marks as skipped
+# Exit codes go through sys.exit: with standalone_mode=False, click hands a typer.Exit's code back
+# to main(), which does not pass it on.
 
 
 def _when(value: str | None) -> str:
@@ -45,8 +47,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def scheduler() -> None:
         """Run the scheduled jobs until SIGTERM/SIGINT (one active scheduler per metadata store)."""
-        code = Lakehouse().scheduler().serve()
-        raise typer.Exit(code)
+        sys.exit(Lakehouse().scheduler().serve())
 
     schedule = typer.Typer(help="The schedule: each job's cron, next and last run (run a job by hand).",
                            invoke_without_command=True, no_args_is_help=False)
@@ -79,13 +80,13 @@ def register(app: typer.Typer) -> None:
         out = Lakehouse().run_job(job, due_between=window)
         if out is None:
             err_console.print(f"{job}: not due between {due_between[0]} and {due_between[1]}")  # type: ignore[index]
-            raise typer.Exit(EXIT_NOT_DUE)
+            sys.exit(EXIT_NOT_DUE)
         console.print(f"{out.job}: {out.status}" + (f" ({out.error})" if out.error else "")
                       + (f" after {out.attempts} attempts" if out.attempts > 1 else ""))
         if out.status == "failed":
-            raise typer.Exit(1)
+            sys.exit(1)
         if out.status == "skipped":  # not run (already running elsewhere, not in this build)
-            raise typer.Exit(EXIT_NOT_DUE)
+            sys.exit(EXIT_NOT_DUE)
 
     @app.command()
     def backfill(
