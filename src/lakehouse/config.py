@@ -87,6 +87,9 @@ class ScheduleSettings(BaseModel):
     retry_backoff_max_s: float = Field(default=120.0, ge=0)
     lease_s: float = Field(default=30.0, ge=1)  # a dead scheduler's lease is taken over after this
     ingest_source: Literal["files", "kafka"] = "files"
+    # With Kafka: one continuous consumer (`ingest --follow`) while the scheduler runs, instead of
+    # the ingest cron; silver then reads whatever bronze has committed.
+    ingest_follow: bool = False
     ingest: JobSchedule = JobSchedule()
     silver: JobSchedule = JobSchedule()
     gold: JobSchedule = JobSchedule()

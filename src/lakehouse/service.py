@@ -35,6 +35,14 @@ Progress = Callable[[str, int, int], None]
 R = TypeVar("R", bound=RunReport | JobResult)
 
 
+def _stop_when_set(event: threading.Event, stop: Callable[[], None]) -> None:
+    def watch() -> None:
+        event.wait()
+        stop()
+
+    threading.Thread(target=watch, name="lakehouse-ingest-stop", daemon=True).start()
+
+
 def pipeline_lock(settings: Settings) -> Any:
     """The lake's transform lock: transforms and backfills run one at a time (a file lock)."""
     return table_lock(settings, "transform")
@@ -91,6 +99,7 @@ class Lakehouse:
         sources: list[str] | None = None,
         progress: Progress | None = None,
         follow: bool = False,
+        stop: threading.Event | None = None,
     ) -> RunReport:
         for s in sources or []:
             if s not in SOURCES:
@@ -103,7 +112,10 @@ class Lakehouse:
         elif source == "kafka":
             from lakehouse.ingest.kafka import KafkaIngestor
 
-            report = KafkaIngestor(self.settings, self.store).run(sources, progress=progress, follow=follow)
+            ingestor = KafkaIngestor(self.settings, self.store)
+            if stop is not None:  # another thread can end a --follow run (the scheduler's shutdown)
+                _stop_when_set(stop, ingestor.stop)
+            report = ingestor.run(sources, progress=progress, follow=follow)
         else:
             raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
         return self._finish(report)
@@ -166,9 +178,10 @@ class Lakehouse:
 
     def scheduler(self, *, clock: Clock | None = None) -> Scheduler:
         """The scheduler over this lake's jobs (`serve()` runs it until SIGTERM)."""
-        from lakehouse.ops.scheduler import Scheduler, facade_jobs
+        from lakehouse.ops.scheduler import Scheduler, facade_jobs, follower_job
 
-        return Scheduler(self.schedule_store, facade_jobs(self), self.settings.schedule, clock=clock)
+        follow = follower_job(self) if self.settings.schedule.ingest_follow else None
+        return Scheduler(self.schedule_store, facade_jobs(self), self.settings.schedule, clock=clock, follow=follow)
 
     def schedule(self, runs: int = 20) -> dict[str, Any]:
         """Each job's cron, next run, last run and status; the scheduler's lease; the latest runs."""

@@ -7,6 +7,7 @@ upstream is switched off simply has no upstream.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,14 @@ def plan(settings: ScheduleSettings, only: Iterable[str] | None = None) -> list[
     wanted = set(only) if only is not None else None
     if wanted is not None and (unknown := wanted - set(NAMES)):
         raise ConfigError(f"unknown job(s) {', '.join(sorted(unknown))}", hint=f"jobs: {', '.join(NAMES)}")
+    if settings.ingest_follow and settings.ingest_source != "kafka":
+        raise ConfigError("schedule.ingest_follow needs schedule.ingest_source=kafka",
+                          hint="LAKEHOUSE_SCHEDULE__INGEST_SOURCE=kafka")
     enabled = {
         d.name: d for d in CATALOGUE
         if getattr(settings, d.name).enabled and (wanted is None or d.name in wanted)
+        # a continuous consumer replaces the ingest cron
+        and not (d.name == "ingest" and settings.ingest_follow)
     }
     jobs = {
         name: Job(name, check(getattr(settings, name).cron or d.default_cron),
@@ -80,6 +86,14 @@ def run_ids(result: Any) -> list[str]:
     """Run ids of whatever a facade method returned (one result, a list of them, or nothing)."""
     items = result if isinstance(result, list | tuple) else [result]
     return [str(r.run_id) for r in items if getattr(r, "run_id", None)]
+
+
+FOLLOW = Job("ingest", "", (), "Kafka -> bronze, continuously (ingest --follow)")
+
+
+def follower_job(lh: Lakehouse) -> Callable[[threading.Event], JobFn]:
+    """The continuous Kafka ingest, as a job that returns once `stop` is set."""
+    return lambda stop: (lambda: run_ids(lh.ingest(source="kafka", follow=True, stop=stop)))
 
 
 def facade_jobs(lh: Lakehouse) -> Mapping[str, JobFn]:

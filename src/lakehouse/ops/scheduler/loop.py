@@ -22,10 +22,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import FrameType
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from lakehouse.config import ScheduleSettings
 from lakehouse.ops.scheduler.clock import Clock, SystemClock
 from lakehouse.ops.scheduler.cron import due, next_slot
 from lakehouse.ops.scheduler.execute import Control, Executor, Outcome
+from lakehouse.ops.scheduler.follow import Follower
 from lakehouse.ops.scheduler.jobs import JobFn, plan
 from lakehouse.ops.scheduler.lease import Lease, holder_id
 from lakehouse.ops.scheduler.state import FINISHED, ScheduleStore
@@ -40,6 +43,7 @@ class Scheduler:
     def __init__(
         self, store: ScheduleStore, fns: Mapping[str, JobFn], settings: ScheduleSettings, *,
         clock: Clock | None = None, control: Control | None = None, holder: str | None = None,
+        follow: Callable[[threading.Event], JobFn] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -49,6 +53,11 @@ class Scheduler:
         self.jobs = plan(settings)
         self.lease = Lease(store, SCHEDULER_LEASE, self.holder, settings.lease_s)
         self.executor = Executor(store, fns, settings, holder=self.holder, clock=self.clock, control=self.control)
+        # The continuous Kafka ingest, while this process holds the lease (`ingest_follow`).
+        self.follower = None if follow is None else Follower(
+            self.executor, follow, backoff_s=settings.retry_backoff_s, backoff_max_s=settings.retry_backoff_max_s,
+            idle_s=self.lease.renew_every,
+        )
 
     # -- one pass ------------------------------------------------------------------------------
     def tick(self, now: datetime | None = None) -> list[Outcome]:
@@ -140,12 +149,21 @@ class Scheduler:
                         continue
                 elif self.lease.renewal_due and (self.lease.renew() is False or self.lease.overdue):
                     self.lease.drop()  # someone else has it (or may): stand by
+                    if self.follower is not None:
+                        self.follower.stop()
                     continue
-                self.tick()
+                if self.follower is not None:
+                    self.follower.start()
+                try:
+                    self.tick()
+                except SQLAlchemyError as exc:  # the store is away: the lease logic decides what is safe
+                    log.warning("metadata store unavailable: %s", str(exc).splitlines()[0])
                 now = self.clock.now()
                 wait = (self.next_wake(now) - now).total_seconds()
                 self.clock.wait(min(max(wait, 0.0), self.lease.renew_every), stop)
         finally:
+            if self.follower is not None:
+                self.follower.stop()
             self.lease.release()
             restore()
         return 0

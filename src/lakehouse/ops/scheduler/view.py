@@ -49,6 +49,9 @@ def schedule_status(
             if last is not None and last.status == "running":
                 job_lease = store.lease(f"job:{d.name}")
                 row["status"] = "running" if job_lease and job_lease.live else "running (holder gone)"
+        if d.name == "ingest" and settings.ingest_follow:
+            row.update(cron="continuous", description="Kafka -> bronze, continuously (ingest --follow)",
+                       enabled=True, status=last.status if last else "not started")
         jobs.append(row)
     return {
         "now": _iso(now),
