@@ -158,6 +158,7 @@ class Lakehouse:
         from lakehouse.pipeline.backfill import Backfill
         from lakehouse.quality import Validator
 
+        Backfill.check(date_from, date_to, tables)
         self._warm_up()
         job = Backfill(
             self.settings, self.store,

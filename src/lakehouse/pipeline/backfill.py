@@ -110,14 +110,19 @@ class Backfill:
         self._gate: GateFactory = gate or (lambda engine, run_id: NoChecks())
         self.last_error: Exception | None = None
 
-    def run(self, date_from: date, date_to: date, tables: list[str] | None = None) -> BackfillResult:
+    @staticmethod
+    def check(date_from: date, date_to: date, tables: list[str] | None = None) -> tuple[list[Model], set[TableId]]:
+        """The request's mistakes, before any work: a one-line InputError each."""
         if date_from > date_to:
             raise InputError(f"--from {date_from} is after --to {date_to}")
         days = (date_to - date_from).days + 1
         if days > MAX_DAYS:
             raise InputError(f"{days} days is too long a backfill", hint="use `lakehouse transform --full-refresh`")
-        models, named = select_models(tables)
-        dates = [(date_from + timedelta(days=i)).isoformat() for i in range(days)]
+        return select_models(tables)
+
+    def run(self, date_from: date, date_to: date, tables: list[str] | None = None) -> BackfillResult:
+        models, named = self.check(date_from, date_to, tables)
+        dates = [(date_from + timedelta(days=i)).isoformat() for i in range((date_to - date_from).days + 1)]
         result = BackfillResult(job="backfill", date_from=date_from.isoformat(), date_to=date_to.isoformat())
         model: Model | None = None
         try:
