@@ -45,6 +45,9 @@ def test_schedule_run_runs_a_job_and_the_listing_shows_it(lake: Lakehouse) -> No
     p = cli(lake.settings, "schedule", "run", "gold", "--due-between", "2026-03-02T01:50:00+00:00",
             "2026-03-02T02:00:00+00:00")
     assert p.returncode == 0 and "gold: success" in p.stdout, p.stderr
+    # A window without an offset is UTC: ingest's 02:00 slot lies in (01:55, 02:05].
+    p = cli(lake.settings, "schedule", "run", "ingest", "--due-between", "2026-03-02T01:55", "2026-03-02 02:05")
+    assert p.returncode == 0 and "ingest: success" in p.stdout, p.stderr
     p = cli(lake.settings, "schedule", "--json")
     assert p.returncode == 0, p.stderr
     status = json.loads(p.stdout)
@@ -69,6 +72,10 @@ def test_schedule_run_runs_a_job_and_the_listing_shows_it(lake: Lakehouse) -> No
     (["scheduler"], {"LAKEHOUSE_SCHEDULE__TIMEZONE": "Mars/Olympus"}, "unknown time zone"),
     (["schedule"], {"LAKEHOUSE_SCHEDULE__CATCHUP": "sometimes"}, "catchup"),
     (["backfill", "--from", "2026-03-05", "--to", "2026-03-01"], {}, "is after --to"),
+    (["export", "airflow", "--command", "'/opt/lake"], {}, "--command"),
+    (["export", "airflow", "--dag-id", "my dag!"], {}, "dag id 'my dag!'"),
+    (["export", "airflow"], {f"LAKEHOUSE_SCHEDULE__{j}__ENABLED": "false" for j in
+                             ("INGEST", "SILVER", "GOLD", "RETENTION", "OPTIMIZE")}, "every job is disabled"),
     (["backfill", "--from", "03/01/2026", "--to", "2026-03-02"], {}, "is not a date"),
     (["backfill", "--from", "2026-03-01", "--to", "2026-03-02", "--tables", "gold.nope"], {}, "unknown table"),
 ])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -37,10 +37,12 @@ def schedule_table(status: dict[str, Any]) -> Table:
 
 
 def _date(value: str, option: str) -> datetime:
+    """An ISO date or time; one without an offset is UTC (the lake's time)."""
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InputError(f"{option} '{value}' is not a date", hint="use YYYY-MM-DD") from None
+        raise InputError(f"{option} '{value}' is not a date", hint="use YYYY-MM-DD or an ISO time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def register(app: typer.Typer) -> None:
