@@ -66,6 +66,8 @@ class JobSchedule(BaseModel):
             from cronsim import CronSim, CronSimError
 
             try:
+                if len(value.split()) != 5:  # cronsim also takes a sixth field, seconds: not here
+                    raise CronSimError("Wrong number of fields")
                 CronSim(value, datetime.now(UTC))
             except CronSimError as exc:
                 # A LakehouseError passes through pydantic as is: the CLI prints it on one line.

@@ -155,6 +155,10 @@ class Backfill:
         if not self.store.exists(model.table):
             return BackfillModel(table=fqn, kind=kind, action="skipped",
                                  reason="not built yet (run `lakehouse transform` first)")
+        missing = [t.fqn for t in model.depends_on if not self.store.exists(t)]
+        if missing and kind in ("unique_key", "sessions"):
+            return BackfillModel(table=fqn, kind=kind, action="skipped",
+                                 reason=f"its input {', '.join(missing)} is not built: nothing to rebuild from")
         engine = self._engine()
         gate = self._gate(engine, result.run_id)
         ctx = _BackfillContext(self.settings, self.store, engine, validate=gate)

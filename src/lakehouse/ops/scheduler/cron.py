@@ -21,6 +21,8 @@ COUNT_LIMIT = 1_000  # missed slots are counted up to this many (then reported a
 
 def check(expr: str) -> str:
     try:
+        if len(expr.split()) != 5:  # cronsim also takes a sixth field, seconds: not for jobs
+            raise CronSimError("Wrong number of fields")
         CronSim(expr, datetime.now(UTC))
     except CronSimError as exc:
         raise ConfigError(f"cron expression '{expr}': {exc}", hint="five fields: minute hour day month weekday") from None
