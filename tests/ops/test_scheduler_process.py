@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import sqlalchemy as sa
 
 from lakehouse.catalog.store import MetadataStore
 from lakehouse.config import Settings
@@ -41,12 +42,26 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0) ->
         time.sleep(0.1)
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Iterator[tuple[Settings, ScheduleStore]]:
-    settings = make_settings(tmp_path / "lake")
+PG_URL = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Settings, ScheduleStore]]:
+    if request.param == "postgresql":  # the store that schedulers on several hosts would share
+        if not PG_URL:
+            pytest.skip("set LAKEHOUSE_TEST_POSTGRES_URL to run the schedulers on PostgreSQL")
+        engine = sa.create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+        settings = make_settings(tmp_path / "lake", metadata_url=PG_URL)
+    else:
+        settings = make_settings(tmp_path / "lake")
     lh = Lakehouse(settings)
     lh.simulate(events=1_500, days=1, start=datetime(2026, 3, 1, tzinfo=UTC), seed=8)
     lh.ingest()
+    lh.governance.close()  # the test's own connections to the store: only `meta` below stays open
     meta = MetadataStore.open(settings.metadata_dsn)
     store = ScheduleStore(meta.engine)
     # Silver's last slot five minutes ago: it is due the moment a scheduler starts.
@@ -60,6 +75,7 @@ def start(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         settings, LAKEHOUSE_SCHEDULE__LEASE_S=str(LEASE_S), LAKEHOUSE_SCHEDULE__SILVER__CRON="* * * * *",
         **{f"LAKEHOUSE_SCHEDULE__{j.upper()}__ENABLED": "false" for j in ("ingest", "gold", "retention", "optimize")},
     )
+    env["LAKEHOUSE_METADATA_URL"] = settings.metadata_dsn
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "lakehouse.cli.main", "scheduler"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
