@@ -7,11 +7,14 @@ Environment variables use the prefix ``LAKEHOUSE_`` and ``__`` for nesting
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lakehouse.exceptions import ConfigError
 
 SOURCES: tuple[str, ...] = ("app_events", "clickstream", "cdc_changes", "transactions", "service_logs")
 
@@ -53,6 +56,65 @@ class ApiSettings(BaseModel):
     key_cache_s: float = Field(default=5.0, ge=0)  # how long a verified API key is trusted
 
 
+class JobSchedule(BaseModel):
+    """One scheduled job: its cron (None: the job's default, see docs/scheduling.md) and switch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = None
+    enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from cronsim import CronSim, CronSimError
+
+            try:
+                if len(value.split()) != 5:  # cronsim also takes a sixth field, seconds: not here
+                    raise CronSimError("Wrong number of fields")
+                CronSim(value, datetime.now(UTC))
+            except CronSimError as exc:
+                # A LakehouseError passes through pydantic as is: the CLI prints it on one line.
+                raise ConfigError(f"cron expression '{value}': {exc}",
+                                  hint="five fields: minute hour day-of-month month day-of-week") from None
+        return value
+
+
+class ScheduleSettings(BaseModel):
+    """`lakehouse scheduler`: when each job runs, how missed runs are caught up, retries, the lease."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "UTC"  # the crons' time zone
+    catchup: Literal["latest", "all", "none"] = "latest"  # missed runs: once, each (capped), or never
+    catchup_max: int = Field(default=3, ge=1)  # with `all`: at most this many of the latest missed runs
+    retries: int = Field(default=3, ge=0)  # more attempts after a transient error
+    retry_backoff_s: float = Field(default=2.0, ge=0)  # first wait; doubles each attempt
+    retry_backoff_max_s: float = Field(default=120.0, ge=0)
+    lease_s: float = Field(default=30.0, ge=1)  # a dead scheduler's lease is taken over after this
+    ingest_source: Literal["files", "kafka"] = "files"
+    # With Kafka: one continuous consumer (`ingest --follow`) while the scheduler runs, instead of
+    # the ingest cron; silver then reads whatever bronze has committed.
+    ingest_follow: bool = False
+    ingest: JobSchedule = JobSchedule()
+    silver: JobSchedule = JobSchedule()
+    gold: JobSchedule = JobSchedule()
+    retention: JobSchedule = JobSchedule()
+    optimize: JobSchedule = JobSchedule()
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"unknown time zone '{value}'", hint="an IANA name such as UTC or Europe/Paris") from None
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LAKEHOUSE_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
@@ -85,6 +147,7 @@ class Settings(BaseSettings):
     quality_checks: bool = True
     kafka: KafkaSettings = KafkaSettings()
     api: ApiSettings = ApiSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @classmethod
     def under(cls, root: Path, **overrides: Any) -> Settings:

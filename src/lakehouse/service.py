@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.access import AccessService, Principal
 from lakehouse.catalog.service import CatalogService
@@ -31,13 +31,31 @@ from lakehouse.reports import RunReport
 from lakehouse.results import Commit, JobResult, Summary, TableInfo, TransformResult
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
 from lakehouse.storage.delta import DeltaStore
+from lakehouse.storage.locks import table_lock
+
+if TYPE_CHECKING:
+    from lakehouse.ops.scheduler import Clock, Outcome, Scheduler, ScheduleStore
+    from lakehouse.pipeline.backfill import BackfillResult
 
 __all__ = ["Lakehouse", "Progress", "values_as_text"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-R = TypeVar("R", RunReport, TransformResult)
+R = TypeVar("R", bound=RunReport | JobResult)
+
+
+def _stop_when_set(event: threading.Event, stop: Callable[[], None]) -> None:
+    def watch() -> None:
+        event.wait()
+        stop()
+
+    threading.Thread(target=watch, name="lakehouse-ingest-stop", daemon=True).start()
+
+
+def pipeline_lock(settings: Settings) -> Any:
+    """The lake's transform lock: transforms and backfills run one at a time (a file lock)."""
+    return table_lock(settings, "transform")
 
 
 class Lakehouse:
@@ -130,6 +148,7 @@ class Lakehouse:
         sources: list[str] | None = None,
         progress: Progress | None = None,
         follow: bool = False,
+        stop: threading.Event | None = None,
     ) -> RunReport:
         for s in sources or []:
             if s not in SOURCES:
@@ -142,7 +161,10 @@ class Lakehouse:
         elif source == "kafka":
             from lakehouse.ingest.kafka import KafkaIngestor
 
-            report = KafkaIngestor(self.settings, self.store).run(sources, progress=progress, follow=follow)
+            ingestor = KafkaIngestor(self.settings, self.store)
+            if stop is not None:  # another thread can end a --follow run (the scheduler's shutdown)
+                _stop_when_set(stop, ingestor.stop)
+            report = ingestor.run(sources, progress=progress, follow=follow)
         else:
             raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
         return self._finish(report)
@@ -169,12 +191,84 @@ class Lakehouse:
         )
         layers: list[Layer] = ["silver" if layer == "silver" else "gold"] if layer else ["silver", "gold"]
         results = []
-        for lay in layers:
-            result = self._finish(runner.run_layer(lay, full_refresh=full_refresh, progress=progress))
-            results.append(result)
-            if result.status == "failed":
-                raise TransformError(result)
+        # Transforms and backfills of one lake run one at a time (a scheduled run, a manual one).
+        with pipeline_lock(self.settings):
+            for lay in layers:
+                result = self._finish(runner.run_layer(lay, full_refresh=full_refresh, progress=progress))
+                results.append(result)
+                if result.status == "failed":
+                    raise TransformError(result) from runner.last_error  # the cause says if it is transient
         return results
+
+    # -- backfill -------------------------------------------------------------------------------
+    def backfill(self, date_from: date, date_to: date, tables: list[str] | None = None) -> BackfillResult:
+        """Rebuild silver and gold for a range of event dates from bronze, leaving other dates as
+        they are and the incremental progress markers right (`docs/scheduling.md`)."""
+        from lakehouse.pipeline.backfill import Backfill
+        from lakehouse.quality import Validator
+
+        Backfill.check(date_from, date_to, tables)
+        self._warm_up()
+        job = Backfill(
+            self.settings, self.store,
+            gate=lambda engine, run_id: Validator(self.store, engine, run_id, enabled=self.settings.quality_checks),
+        )
+        with pipeline_lock(self.settings):
+            result = self._finish(job.run(date_from, date_to, tables))
+        if result.status == "failed":
+            raise TransformError(result) from job.last_error
+        return result
+
+    # -- schedule -------------------------------------------------------------------------------
+    @cached_property
+    def schedule_store(self) -> ScheduleStore:
+        from lakehouse.ops.scheduler import ScheduleStore
+
+        return ScheduleStore(self.metadata.engine)
+
+    def scheduler(self, *, clock: Clock | None = None) -> Scheduler:
+        """The scheduler over this lake's jobs (`serve()` runs it until SIGTERM)."""
+        from lakehouse.ops.scheduler import Scheduler, facade_jobs, follower_job
+
+        follow = follower_job(self) if self.settings.schedule.ingest_follow else None
+        return Scheduler(self.schedule_store, facade_jobs(self), self.settings.schedule, clock=clock, follow=follow)
+
+    def schedule(self, runs: int = 20) -> dict[str, Any]:
+        """Each job's cron, next run, last run and status; the scheduler's lease; the latest runs."""
+        from lakehouse.ops.scheduler import schedule_status
+
+        return schedule_status(self.schedule_store, self.settings.schedule, runs=runs)
+
+    def run_job(self, name: str, *, due_between: tuple[datetime, datetime] | None = None) -> Outcome | None:
+        """Run one job now, as the scheduler would (its lease, retries, history); None when
+        `due_between` is given and the job has no slot in that window (Airflow's intervals)."""
+        from lakehouse.ops.scheduler import (
+            Control,
+            Executor,
+            SystemClock,
+            facade_jobs,
+            holder_id,
+            job_by_name,
+        )
+        from lakehouse.ops.scheduler.cron import due
+
+        job = job_by_name(self.settings.schedule, name)
+        slot = None
+        if due_between is not None:
+            start, end = due_between
+            window = due(job.cron, start, end, keep=1, tz=self.settings.schedule.timezone)
+            if not window.slots:
+                return None
+            slot = window.slots[-1]
+        executor = Executor(self.schedule_store, facade_jobs(self), self.settings.schedule,
+                            holder=holder_id(), clock=SystemClock(), control=Control())
+        return executor.run(job, slot=slot, trigger="manual" if slot is None else "external")
+
+    def airflow_dag(self, *, dag_id: str = "lakehouse", command: str = "lakehouse") -> str:
+        """An Airflow DAG file with the schedule's jobs, crons and dependencies, calling the CLI."""
+        from lakehouse.ops.airflow import dag_source
+
+        return dag_source(self.settings.schedule, dag_id=dag_id, command=command)
 
     # -- tables ---------------------------------------------------------------------------------
     def tables(self, layer: str | None = None) -> list[TableInfo]:

@@ -35,6 +35,7 @@ class PipelineRunner:
         self.store = store
         self._engine = engine or (lambda: DuckDBEngine(settings, store))
         self._gate: GateFactory = gate or (lambda engine, run_id: NoChecks())
+        self.last_error: Exception | None = None  # why the last failed run failed (its cause)
 
     def models(self, layer: Layer | str) -> list[Model]:
         return [m for m in load_models() if m.table.layer == layer]
@@ -64,6 +65,7 @@ class PipelineRunner:
             # A failed run still reports what it did: the models before, the checks, the error.
             # The caller records the result and then raises (`TransformError`).
             log.warning("%s failed: %s", result.job, exc)
+            self.last_error = exc
             result.finish("failed", str(exc))
             result.failed_table = model.table.fqn if model is not None else None
         except BaseException as exc:

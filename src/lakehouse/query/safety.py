@@ -1,6 +1,6 @@
 """Read-only SQL: parse with sqlglot (DuckDB dialect), refuse anything but one SELECT over lake tables.
 
-Every table reference must resolve (by `storage.names.resolve`) to a lake table, unless it reads
+Every table reference must resolve (by `lakehouse.contract.resolve`) to a lake table, unless it reads
 a CTE **visible in its own scope** (sqlglot's `optimizer.scope`: a CTE defined inside a subquery
 does not hide a table of the same name outside it, a derived table's alias is not a CTE).
 File paths, table functions (`read_csv`, `glob`, `range`, ...), COPY/ATTACH/INSTALL/LOAD/PRAGMA/SET,
