@@ -24,7 +24,12 @@ from lakehouse.storage.delta import DeltaStore
 from lakehouse.storage.names import LAYERS, TableId, resolve, tables_in
 
 if TYPE_CHECKING:
+    from lakehouse.catalog.models import QualityResult
     from lakehouse.catalog.service import Governance
+    from lakehouse.ops.alerts import AlertEvaluator, Evaluation
+    from lakehouse.ops.health import LakehouseHealthMonitor
+    from lakehouse.ops.health_report import HealthReport
+    from lakehouse.results import CheckResult
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +193,27 @@ class Lakehouse:
 
         return Governance(self.settings, self.store)
 
+    # -- monitoring (health report, alerts) -------------------------------------------------------
+    @cached_property
+    def monitor(self) -> LakehouseHealthMonitor:
+        from lakehouse.ops.health import LakehouseHealthMonitor
+
+        return LakehouseHealthMonitor(self.settings, store=self.store, metadata=self.governance.metadata)
+
+    def health_report(self, now: datetime | None = None, layers: list[str] | None = None) -> HealthReport:
+        """Every table's and job's health (docs/monitoring.md); `layers`: only what those layers may see."""
+        return self.monitor.generate_health_report(now, layers=layers)
+
+    @cached_property
+    def _alerts(self) -> AlertEvaluator:
+        from lakehouse.ops.alerts import AlertEvaluator
+
+        return AlertEvaluator(self.settings, self.monitor)
+
+    def evaluate_alerts(self, now: datetime | None = None) -> Evaluation:
+        """Evaluate the alert rules once and notify (what the scheduler calls periodically)."""
+        return self._alerts.evaluate(now)
+
     def _warm_up(self) -> None:
         """Import and open the metadata store on another thread while the job runs.
 
@@ -226,7 +252,21 @@ class Lakehouse:
         try:
             gov.record_run(report)
             gov.emit_lineage(report)
-            for c in getattr(report, "checks", []):
-                gov.record_quality(c.table, c.check, c.passed, c.failing_rows, report.run_id)
+            checks = getattr(report, "checks", [])
+            if checks:  # every field of each check (outcome, metric, ...): the monitor reads them
+                gov.metadata.add_quality([_quality_row(c, report.run_id) for c in checks])
         except Exception:
             log.warning("could not record run %s in the metadata store", report.run_id, exc_info=True)
+
+
+def _quality_row(c: CheckResult, run_id: str) -> QualityResult:
+    from datetime import UTC
+
+    from lakehouse.catalog.models import QualityResult
+
+    return QualityResult(
+        table_fqn=resolve(c.table).fqn, check_name=c.check, passed=c.passed, failing_rows=c.failing_rows,
+        run_id=c.run_id or run_id, at=datetime.now(UTC), kind=c.kind, action=c.action, outcome=c.outcome,
+        rows_checked=c.rows_checked, metric=c.metric, threshold=c.threshold, sample=list(c.sample) or None,
+        error=c.error, table_version=c.table_version, seconds=c.seconds,
+    )

@@ -14,7 +14,7 @@ from lakehouse.api import errors
 from lakehouse.api.auth import document_security
 from lakehouse.api.observe import Metrics, Observe
 from lakehouse.api.offload import make_executor, offload
-from lakehouse.api.routes import catalog, health, query, runs, tables
+from lakehouse.api.routes import catalog, health, health_report, query, runs, tables
 from lakehouse.catalog.service import Governance
 from lakehouse.config import Settings
 from lakehouse.storage.delta import DeltaStore
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
     # blocking work of the async routes (also usable without lifespan events, e.g. ASGI test clients)
     app.state.executor = make_executor(threads)
     errors.install(app)
-    for module in (health, tables, query, catalog, runs):
+    for module in (health, health_report, tables, query, catalog, runs):
         app.include_router(module.router)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
