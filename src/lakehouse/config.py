@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SOURCES: tuple[str, ...] = ("app_events", "clickstream", "cdc_changes", "transactions", "service_logs")
@@ -169,6 +169,12 @@ class MonitoringSettings(BaseModel):
     webhook_attempts: int = Field(default=4, ge=1)
     webhook_backoff_s: float = Field(default=0.5, ge=0)
     metrics_cache_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("tables", mode="after")
+    @classmethod
+    def _keep_defaults(cls, value: dict[str, TableMonitoring]) -> dict[str, TableMonitoring]:
+        # Overrides add to the defaults (a key of the same name replaces that default).
+        return {**_default_table_overrides(), **value}
 
 
 class Settings(BaseSettings):

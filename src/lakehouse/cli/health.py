@@ -83,8 +83,10 @@ def register(app: typer.Typer) -> None:
                                       + (f", {c.null_pct.value:g}% null" if c.null_pct and c.null_pct.value else ""))
             for note in report.notes:
                 console.print(f"[dim]{note}[/]")
-        if check:
-            raise typer.Exit(EXIT[report.status])
+        if check and EXIT[report.status]:
+            # SystemExit, not typer.Exit: `main` runs Typer with standalone_mode=False, where an
+            # Exit's code is returned and dropped.
+            raise SystemExit(EXIT[report.status])
 
     @app.command()
     def alerts(

@@ -120,9 +120,11 @@ def _alerts(report: HealthReport, rules: AlertRules) -> Iterator[Alert]:
             sev_s, sev_v = _severity(i.seconds), _severity(i.versions)
             if rules.layer_delay and (sev_s or sev_v):
                 sev = "critical" if "critical" in (sev_s, sev_v) else "warning"
+                versions = "?" if i.versions.value is None else f"{i.versions.value:g}"
                 yield Alert("LakehousePipelineBehind", {**where, "input": i.input}, sev,
-                            f"{t.table} is {i.versions.value:g} versions of {i.input} behind; the oldest waited "
-                            f"{_dur(i.seconds.value)}", i.seconds.value, i.seconds.threshold or i.versions.threshold)
+                            f"{t.table} is {versions} versions of {i.input} behind; the oldest waited "
+                            f"{_dur(i.seconds.value)}", i.seconds.value,
+                            i.seconds.threshold if i.seconds.threshold is not None else i.versions.threshold)
         for c in t.checks:
             subject = {**where, "check": c.check}
             if rules.quality and c.outcome in ("fail", "error"):

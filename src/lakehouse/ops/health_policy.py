@@ -12,6 +12,8 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from lakehouse.config import MonitoringSettings, TableMonitoring, Window
 from lakehouse.contract import REGISTRY, TableSpec
 from lakehouse.exceptions import ConfigError, TableNotFoundError
@@ -55,21 +57,26 @@ def table_windows(m: MonitoringSettings, specs: Iterable[TableSpec]) -> dict[str
     by_fqn = {s.fqn: s for s in specs}
     fqns = list(by_fqn)
     keys = sorted(m.tables, key=lambda k: (not _is_pattern(k), len(k)))
-    applied: dict[str, list[TableMonitoring]] = {f: [] for f in fqns}
+    applied: dict[str, list[tuple[str, TableMonitoring]]] = {f: [] for f in fqns}
     for key in keys:
         for fqn in _targets(key, fqns):
-            applied[fqn].append(m.tables[key])
+            applied[fqn].append((key, m.tables[key]))
     out: dict[str, TableWindows] = {}
     for fqn, overrides in applied.items():
         spec = by_fqn[fqn]
         windows: dict[str, Window] = {w: getattr(m, w) for w in WINDOWS}
         time_column = spec.time_column or spec.retention_column
         alerts = True
-        for o in overrides:
+        for key, o in overrides:
             for w in WINDOWS:
                 given: Window | None = getattr(o, w)
                 if given is not None:
-                    windows[w] = given.over(windows[w])
+                    try:
+                        windows[w] = given.over(windows[w])
+                    except ValidationError as exc:
+                        why = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                        raise ConfigError(f"monitoring.tables['{key}'].{w} for {fqn}: {why}",
+                                          hint="set both warn and fail") from None
             if o.time_column is not None:
                 if o.time_column not in spec.column_names:
                     raise ConfigError(

@@ -8,6 +8,7 @@ waiting (the client's own timeout is longer), later reports do not start another
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,23 @@ def _default_reader(settings: Settings) -> dict[str, dict[int, int]]:
     return consumer_lag(settings)
 
 
+def reachable(bootstrap: str, timeout_s: float) -> str | None:
+    """None when one bootstrap server accepts a TCP connection, else why not.
+
+    Asked first so an absent broker costs a refused connection, not a Kafka client that keeps
+    retrying for its own (longer) timeout and holds the process up at exit.
+    """
+    why = "no bootstrap servers"
+    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or server, int(port or 9092)), timeout=timeout_s):
+                return None
+        except (OSError, ValueError) as exc:
+            why = f"{server}: {exc}"
+    return why
+
+
 @dataclass(frozen=True)
 class Probe:
     ok: bool
@@ -45,6 +63,8 @@ class KafkaProbe:
     def measure(self) -> Probe:
         timeout = self.settings.monitoring.kafka_timeout_s
         bootstrap = self.settings.kafka.bootstrap
+        if self.reader is _default_reader and (why := reachable(bootstrap, timeout)) is not None:
+            return Probe(False, {}, f"broker unreachable: {why}")
         with self._lock:
             if self._running is not None and self._running.is_alive():
                 return Probe(False, {}, f"{bootstrap}: an earlier lag probe is still waiting for the broker")

@@ -77,15 +77,15 @@ class HealthCollector(Collector):
             "version": _Family("lakehouse_table_version", "Delta version", t),
             "growth": _Family("lakehouse_table_growth_bytes_per_day", "Size growth per day (from size samples)", t),
             "growth_t": _Family("lakehouse_table_growth_threshold_bytes_per_day", "Growth window per severity", th),
-            "dv": _Family("lakehouse_layer_delay_versions", "Input versions a model has not consumed", ["table", "input"]),
+            "dv": _Family("lakehouse_layer_delay_versions", "Input versions a model has not consumed", [*t, "input"]),
             "ds": _Family("lakehouse_layer_delay_seconds", "Seconds the oldest unconsumed input commit has waited",
-                          ["table", "input"]),
+                          [*t, "input"]),
             "ds_t": _Family("lakehouse_layer_delay_threshold_seconds", "Layer-delay window per severity", th),
             "q": _Family("lakehouse_quality_check_status", "1 for the latest outcome of a check, 0 for the others",
-                         ["table", "check", "outcome"]),
-            "qf": _Family("lakehouse_quality_check_failing_rows", "Failing rows in the latest result", ["table", "check"]),
+                         [*t, "check", "outcome"]),
+            "qf": _Family("lakehouse_quality_check_failing_rows", "Failing rows in the latest result", [*t, "check"]),
             "qn": _Family("lakehouse_quality_null_percent", "% nulls found by a not_null/completeness check",
-                          ["table", "check"]),
+                          [*t, "check"]),
             "qn_t": _Family("lakehouse_quality_null_percent_threshold", "Nulls window per severity", th),
         }
         for x in r.tables:
@@ -111,14 +111,14 @@ class HealthCollector(Collector):
                 if nulls is not None:
                     fam["qn_t"].thresholds(lab, nulls)
             for i in x.inputs:
-                fam["dv"].add([x.table, i.input], i.versions.value)
-                fam["ds"].add([x.table, i.input], i.seconds.value)
+                fam["dv"].add([*lab, i.input], i.versions.value)
+                fam["ds"].add([*lab, i.input], i.seconds.value)
             for c in x.checks:
                 for o in OUTCOMES:
-                    fam["q"].add([x.table, c.check, o], 1.0 if c.outcome == o else 0.0)
-                fam["qf"].add([x.table, c.check], c.failing_rows)
+                    fam["q"].add([*lab, c.check, o], 1.0 if c.outcome == o else 0.0)
+                fam["qf"].add([*lab, c.check], c.failing_rows)
                 if c.null_pct is not None:
-                    fam["qn"].add([x.table, c.check], c.null_pct.value)
+                    fam["qn"].add([*lab, c.check], c.null_pct.value)
         yield from (f.g for f in fam.values())
         yield from self._jobs(r)
         yield from self._kafka(r)

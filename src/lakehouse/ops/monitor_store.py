@@ -213,10 +213,10 @@ class MonitorStore:
                         error=(r.error or None) and str(r.error)[:ERROR_CHARS],
                         tables=tuple(str(t.get("table")) for t in (r.tables or []) if isinstance(t, dict)),
                     )
-            failed: dict[str, int] = dict(conn.execute(
+            failed = {str(job): int(n) for job, n in conn.execute(
                 select(runs.c.job, func.count()).where(runs.c.status == "failed", runs.c.started_at >= since)
                 .group_by(runs.c.job)
-            ).tuples().all())
+            )}
         return [
             JobRuns(job, rows[("last", job)], rows.get(("ok", job)), int(failed.get(job, 0)))
             for job in names if ("last", job) in rows

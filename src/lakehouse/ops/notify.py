@@ -101,6 +101,10 @@ class _Retryable(Exception):
     pass
 
 
+class _Refused(Exception):
+    pass
+
+
 class WebhookNotifier:
     """POSTs Alertmanager-format JSON to a URL, with retries and backoff.
 
@@ -125,7 +129,7 @@ class WebhookNotifier:
         )
         try:
             retrying(self._post, body)
-        except (_Retryable, urllib.error.HTTPError) as exc:
+        except (_Retryable, _Refused) as exc:
             raise DeliveryError(f"webhook {self.name}: {exc}", hint="it is sent again at the next evaluation") from exc
 
     def _post(self, body: bytes) -> None:
@@ -135,9 +139,10 @@ class WebhookNotifier:
             with urllib.request.urlopen(request, timeout=self.cfg.timeout_s) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response (and its socket) open
             if exc.code == 429 or exc.code >= 500:
-                raise _Retryable(f"HTTP {exc.code}") from exc
-            raise  # the receiver refused this body: retrying cannot help
+                raise _Retryable(f"HTTP {exc.code}") from None
+            raise _Refused(f"HTTP {exc.code} {exc.reason}") from None  # retrying cannot help
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             raise _Retryable(str(getattr(exc, "reason", exc))) from exc
 
