@@ -20,7 +20,7 @@ from lakehouse.exceptions import ConfigError
 from lakehouse.ops import LakehouseHealthMonitor
 from lakehouse.ops.health_report import HealthReport
 from lakehouse.storage.delta import DeltaStore
-from monitor_support import append, last_commit
+from monitor_support import BACKENDS, append, backend_dsn, last_commit
 
 from support import make_settings
 
@@ -228,16 +228,18 @@ def test_a_lake_built_by_the_pipeline_is_caught_up(built_lake: Any, tmp_path: Pa
 
 
 # -- what a report costs ------------------------------------------------------------------------------
-@pytest.fixture
-def counted(tmp_path: Path) -> Iterator[tuple[LakehouseHealthMonitor, list[str]]]:
+@pytest.fixture(params=BACKENDS)
+def counted(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LakehouseHealthMonitor, list[str]]]:
     import sqlalchemy as sa
 
     store = DeltaStore(make_settings(tmp_path))
     append(store, "bronze.app_events", 2, timestamp=T0, event_date=T0.date())
-    m = monitor(tmp_path)
+    meta = MetadataStore.open(backend_dsn(request.param, tmp_path))
+    m = monitor(tmp_path, meta)
     statements: list[str] = []
     sa.event.listen(m.metadata.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     yield m, statements
+    meta.close()
 
 
 def test_metadata_queries_do_not_grow_with_the_history(counted: tuple[LakehouseHealthMonitor, list[str]]) -> None:
@@ -290,3 +292,19 @@ def test_the_report_is_json_ready_and_says_its_status(one_table: tuple[Path, dat
     t = next(x for x in d["tables"] if x["table"] == "bronze.app_events")
     assert (d["status"], t["status"], t["staleness"]["status"], t["staleness"]["fail"]) == ("fail", "fail", "fail", 3600.0)
     assert d["generated_at"].startswith("2026-") and d["kafka"]["state"] == "off"
+
+
+def test_the_seeds_api_works_from_the_package(one_table: tuple[Path, datetime, MetadataStore],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakehouse import LakehouseHealthMonitor as Seed
+
+    from support import lake_env
+
+    root, _, _ = one_table
+    for k, v in lake_env(make_settings(root)).items():
+        if k.startswith("LAKEHOUSE_"):
+            monkeypatch.setenv(k, v)
+    for k in ("BRONZE_PATH", "SILVER_PATH", "GOLD_PATH", "LOGS_DIR"):
+        monkeypatch.delenv(k, raising=False)
+    report = Seed().generate_health_report()
+    assert report.table("bronze.app_events").exists and report.table("bronze.app_events").rows == 3

@@ -87,19 +87,44 @@ def _chunks(items: Sequence[T], n: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _seeks(templates: tuple[str, ...], n: int, types: tuple[tuple[str, Any], ...],
-           dates: tuple[str, ...] = ()) -> TextualSelect:
-    """A union of index seeks, one per template per item (`{i}` numbers the item's parameters).
+def _seeks(postgres: bool, templates: tuple[str, ...], keys: tuple[str, ...], n: int,
+           types: tuple[tuple[str, Any], ...], dates: tuple[str, ...] = ()) -> TextualSelect:
+    """Index seeks, one per template per item; `{key}` in a template is the item's value of `key`.
 
-    Plain SQL text, built once per shape: building it with the SQL expression language cost more
-    than running it (tens of ms for a few hundred seeks). Each seek is wrapped in a subquery:
-    SQLite refuses ORDER BY/LIMIT in a compound member.
+    SQLite: a union of the seeks, each wrapped in a subquery (SQLite refuses ORDER BY/LIMIT in a
+    compound member). PostgreSQL: the items as arrays, each seek a LATERAL subquery, so the text
+    does not grow with the items and planning a few hundred union branches (tens of ms) is not paid
+    per report. Plain SQL text, built once per shape: building it with the SQL expression language
+    cost more than running it.
     """
-    parts = [f"SELECT * FROM ({t.format(i=i)}) AS s{k}_{i}" for i in range(n) for k, t in enumerate(templates)]
-    stmt = text(" UNION ALL ".join(parts))
+    if postgres:
+        body = " UNION ALL ".join(f"({t.format(**{k: f'v.{k}' for k in keys})})" for t in templates)
+        arrays = ", ".join(f"CAST(:{k} AS TEXT[])" for k in keys)
+        sql = f"SELECT x.* FROM unnest({arrays}) AS v({', '.join(keys)}) CROSS JOIN LATERAL ({body}) AS x"
+    else:
+        sql = " UNION ALL ".join(
+            f"SELECT * FROM ({t.format(**{k: f':{k}{i}' for k in keys})}) AS s{j}_{i}"
+            for i in range(n) for j, t in enumerate(templates)
+        )
+    stmt = text(sql)
     if dates:
         stmt = stmt.bindparams(*(bindparam(d, type_=TZ) for d in dates))
     return stmt.columns(**dict(types))
+
+
+def _run_seeks(conn: Connection, templates: tuple[str, ...], keys: tuple[str, ...], items: Sequence[tuple[str, ...]],
+               types: tuple[tuple[str, Any], ...], extra: dict[str, Any] | None = None) -> Iterator[Any]:
+    postgres = conn.dialect.name == "postgresql"
+    dates = tuple(k for k, v in (extra or {}).items() if isinstance(v, datetime))
+    for part in [items] if postgres else _chunks(items, max(1, CHUNK // len(templates))):
+        if not part:
+            continue
+        params: dict[str, Any] = (
+            {k: [item[j] for item in part] for j, k in enumerate(keys)} if postgres
+            else {f"{k}{i}": item[j] for i, item in enumerate(part) for j, k in enumerate(keys)}
+        )
+        stmt = _seeks(postgres, templates, keys, 0 if postgres else len(part), types, dates)
+        yield from conn.execute(stmt, {**params, **(extra or {})})
 
 
 @dataclass(frozen=True)
@@ -196,17 +221,16 @@ class MonitorStore:
         """Per job: its latest run, its latest successful run, and its failed runs since `since`."""
         cols = "run_id, job, status, started_at, ended_at, duration_s, error, tables"
         seeks = (
-            f"SELECT 'last' AS which, {cols} FROM runs WHERE job = :j{{i}} ORDER BY started_at DESC LIMIT 1",
-            f"SELECT 'ok' AS which, {cols} FROM runs WHERE job = :j{{i}} AND status = 'success' "
+            f"SELECT 'last' AS which, {cols} FROM runs WHERE job = {{j}} ORDER BY started_at DESC LIMIT 1",
+            f"SELECT 'ok' AS which, {cols} FROM runs WHERE job = {{j}} AND status = 'success' "
             "ORDER BY started_at DESC LIMIT 1",
         )
         types = (("started_at", TZ), ("ended_at", TZ), ("tables", JSON_T))
         with self.engine.connect() as conn:
             names = sorted(set(self.jobs(conn)) | set(extra_jobs))
             rows: dict[tuple[str, str], RunRow] = {}
-            for part in _chunks(names, CHUNK // 2):
-                params = {f"j{i}": job for i, job in enumerate(part)}
-                for r in conn.execute(_seeks(seeks, len(part), types), params):
+            if names:
+                for r in _run_seeks(conn, seeks, ("j",), [(n,) for n in names], types):
                     rows[(str(r.which), str(r.job))] = RunRow(
                         run_id=r.run_id, job=r.job, status=r.status, started_at=utc(r.started_at) or since,
                         ended_at=utc(r.ended_at), duration_s=float(r.duration_s or 0.0),
@@ -227,14 +251,13 @@ class MonitorStore:
         """The latest recorded result of each (table, check): one index seek per pair."""
         seek = (
             "SELECT table_fqn, check_name, kind, action, outcome, passed, failing_rows, rows_checked, metric, "
-            "threshold, at, run_id, error FROM quality_results WHERE table_fqn = :t{i} AND check_name = :c{i} "
+            "threshold, at, run_id, error FROM quality_results WHERE table_fqn = {t} AND check_name = {c} "
             "ORDER BY id DESC LIMIT 1"
         )
         out: list[CheckRow] = []
         with self.engine.connect() as conn:
-            for part in _chunks(pairs):
-                params = {k: v for i, (t, c) in enumerate(part) for k, v in ((f"t{i}", t), (f"c{i}", c))}
-                for r in conn.execute(_seeks((seek,), len(part), (("at", TZ),)), params):
+            if pairs:
+                for r in _run_seeks(conn, (seek,), ("t", "c"), pairs, (("at", TZ),)):
                     out.append(CheckRow(
                         table=r.table_fqn, check=r.check_name, kind=r.kind or "", action=r.action or "warn",
                         outcome=r.outcome or "pass", passed=bool(r.passed), failing_rows=int(r.failing_rows or 0),
@@ -248,7 +271,7 @@ class MonitorStore:
     def size_baselines(self, tables: Sequence[str], day_ago: datetime) -> dict[str, dict[str, SizeSample]]:
         """Per table: `before` (the latest sample at or before `day_ago`), `after` (the oldest one
         after it) and `last` (the latest of all)."""
-        cols = "table_fqn, at, version, size_bytes, files FROM table_size_samples WHERE table_fqn = :t{i}"
+        cols = "table_fqn, at, version, size_bytes, files FROM table_size_samples WHERE table_fqn = {t}"
         seeks = (
             f"SELECT 'before' AS which, {cols} AND at <= :day_ago ORDER BY at DESC LIMIT 1",
             f"SELECT 'after' AS which, {cols} AND at > :day_ago ORDER BY at ASC LIMIT 1",
@@ -256,10 +279,8 @@ class MonitorStore:
         )
         out: dict[str, dict[str, SizeSample]] = {}
         with self.engine.connect() as conn:
-            for part in _chunks(tables, CHUNK // 3):
-                params: dict[str, Any] = {f"t{i}": t for i, t in enumerate(part)}
-                params["day_ago"] = day_ago
-                for r in conn.execute(_seeks(seeks, len(part), (("at", TZ),), dates=("day_ago",)), params):
+            if tables:
+                for r in _run_seeks(conn, seeks, ("t",), [(t,) for t in tables], (("at", TZ),), {"day_ago": day_ago}):
                     out.setdefault(r.table_fqn, {})[str(r.which)] = SizeSample(
                         r.table_fqn, utc(r.at) or day_ago, int(r.version), int(r.size_bytes), int(r.files))
         return out
