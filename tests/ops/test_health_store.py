@@ -158,3 +158,16 @@ def test_a_real_run_records_every_field_the_monitor_reads(tmp_path: Path) -> Non
     complete = got[("silver.app_events", "app_type_app_version_complete")]
     assert complete.outcome == "warn" and complete.null_pct is not None
     assert (complete.null_pct.value, complete.null_pct.status) == (100.0, "warn")
+
+
+def test_a_now_with_another_offset_is_the_same_instant(tmp_path: Path, meta: MetadataStore) -> None:
+    from datetime import timezone
+
+    for ago_h in (1, 5, 30):
+        add_run(meta, "ingest", "failed", NOW - timedelta(hours=ago_h))
+    plus5 = timezone(timedelta(hours=5))
+    utc_report = monitor(tmp_path, meta).generate_health_report(NOW)
+    local_report = monitor(tmp_path, meta).generate_health_report(NOW.astimezone(plus5))
+    naive_report = monitor(tmp_path, meta).generate_health_report(NOW.replace(tzinfo=None))
+    assert [r.job("ingest").failed_runs for r in (utc_report, local_report, naive_report)] == [2, 2, 2]
+    assert local_report.generated_at == NOW and local_report.generated_at.utcoffset() == timedelta(0)

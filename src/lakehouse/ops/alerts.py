@@ -21,14 +21,14 @@ import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from filelock import FileLock, Timeout
 
 from lakehouse.config import AlertRules, Settings
 from lakehouse.exceptions import LakehouseError
-from lakehouse.ops.health import LakehouseHealthMonitor
+from lakehouse.ops.health import LakehouseHealthMonitor, as_utc
 from lakehouse.ops.health_report import HealthReport, Judged
 from lakehouse.ops.monitor_store import AlertRow, DeliveryRow, MonitorStore
 from lakehouse.ops.notify import SEVERITY_RANK, Notice, Notifier, Severity, default_notifiers
@@ -191,7 +191,7 @@ class AlertEvaluator:
         return self.monitor.metadata
 
     def evaluate(self, now: datetime | None = None) -> Evaluation:
-        now = (now or self.monitor.clock()).astimezone(UTC)
+        now = as_utc(now or self.monitor.clock())
         report = self.monitor.generate_health_report(now)
         active = {a.fingerprint: a for a in alerts_from(report, self.settings.monitoring.rules)}
         path = lock_path(self.settings, "alerts")

@@ -61,6 +61,11 @@ def _app_id(target: TableId, source: TableId) -> str:
     return f"transform:{target.fqn}<-{source.fqn}"
 
 
+def as_utc(now: datetime) -> datetime:
+    """A time in UTC (naive: taken as UTC). SQLite stores times as UTC text: an offset must not leak in."""
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
 def _job_layers(job: JobRuns) -> tuple[str, ...]:
     tables = {*job.last.tables, *(job.last_success.tables if job.last_success else ())}
     layers = {t.split(".", 1)[0] for t in tables if "." in t}
@@ -147,8 +152,7 @@ class LakehouseHealthMonitor:
 
     def _report(self, now: datetime | None) -> HealthReport:
         t0 = time.perf_counter()
-        now = now or self.clock()
-        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        now = as_utc(now or self.clock())
         notes: list[str] = []
         versions: dict[str, int | None] = {}
         facts: dict[str, TableFacts] = {}
