@@ -198,7 +198,8 @@ class Lakehouse:
     def monitor(self) -> LakehouseHealthMonitor:
         from lakehouse.ops.health import LakehouseHealthMonitor
 
-        return LakehouseHealthMonitor(self.settings, store=self.store, metadata=self.governance.metadata)
+        # The store is asked for when first needed: an unreachable one is then a note in the report.
+        return LakehouseHealthMonitor(self.settings, store=self.store, metadata=lambda: self.governance.metadata)
 
     def health_report(self, now: datetime | None = None, layers: list[str] | None = None) -> HealthReport:
         """Every table's and job's health (docs/monitoring.md); `layers`: only what those layers may see."""

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +241,40 @@ def test_a_failed_run_and_its_failed_check_alert_until_fixed(tmp_path: Path, mon
         assert not {a.alertname for a in ev.firing} & {"LakehouseJobFailed", "LakehouseQualityCheckFailed"}
         assert {sent["LakehouseJobFailed"], sent["LakehouseQualityCheckFailed"]} <= set(ev.resolved)
         assert hook.count(sent["LakehouseJobFailed"], "resolved") == 1
+
+
+def test_alerts_without_their_state_store_are_one_clear_error(tmp_path: Path) -> None:
+    from lakehouse.ops.alerts import MonitorUnavailableError
+
+    store = DeltaStore(make_settings(tmp_path / "lake"))
+    append(store, TABLE, 1, event_id="a")
+    dead = f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/nothing"
+    s = make_settings(tmp_path / "lake", metadata_url=dead)
+    with pytest.raises(MonitorUnavailableError, match="alert state unavailable") as e:
+        AlertEvaluator(s).evaluate(last_commit(store, TABLE) + timedelta(hours=2))
+    assert "\n" not in str(e.value) and e.value.transient
+
+
+def test_a_receiver_that_never_answers_costs_one_retry_sequence_per_evaluation(lake: Lake) -> None:
+    import socket
+    import time
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # accepts connections (the kernel does) and never answers
+    try:
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}/hook"
+        ev = lake.evaluator(webhooks=[{"url": url, "name": "hung", "timeout_s": 0.5}], webhook_attempts=2,
+                            data_lag={"warn": 1})  # two alert groups: stale and late
+        day = datetime(2026, 3, 1, tzinfo=UTC)
+        append(lake.store, TABLE, 1, event_id="t", timestamp=day, event_date=day.date())
+        t0 = time.monotonic()
+        result = ev.evaluate(last_commit(lake.store, TABLE) + timedelta(minutes=11))
+        took = time.monotonic() - t0
+        hooked = [d for d in result.deliveries if d.notifier == "hung"]
+        assert {d.group for d in hooked} == {STALE, "LakehouseDataLate"}
+        assert not any(d.delivered for d in hooked)
+        assert sum(1 for d in hooked if (d.error or "").startswith("not tried")) == 1
+        assert took < 2 * 2 * 0.5 + 1.5  # one group's two attempts, not both groups'
+    finally:
+        hung.close()

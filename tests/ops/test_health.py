@@ -247,7 +247,7 @@ def test_metadata_queries_do_not_grow_with_the_history(counted: tuple[LakehouseH
 
     m, statements = counted
     meta = m._metadata_store
-    assert meta is not None
+    assert isinstance(meta, MetadataStore)
 
     def cost() -> int:
         statements.clear()
@@ -308,3 +308,33 @@ def test_the_seeds_api_works_from_the_package(one_table: tuple[Path, datetime, M
         monkeypatch.delenv(k, raising=False)
     report = Seed().generate_health_report()
     assert report.table("bronze.app_events").exists and report.table("bronze.app_events").rows == 3
+
+
+def test_a_corrupt_log_hides_that_table_only(tmp_path: Path) -> None:
+    store = DeltaStore(make_settings(tmp_path))
+    append(store, "bronze.app_events", 1, timestamp=T0, event_date=T0.date())
+    append(store, "bronze.clickstream", 1, timestamp=T0, event_date=T0.date())
+    append(store, "bronze.clickstream", 1, timestamp=T0, event_date=T0.date())
+    log = store.path("bronze.clickstream") / "_delta_log"
+    (log / "00000000000000000001.json").write_text('{"add": {"path": garbage')
+    r = monitor(tmp_path).generate_health_report(T0)
+    broken = r.table("bronze.clickstream")
+    assert not broken.exists and broken.error and broken.status == "unknown"
+    assert r.table("bronze.app_events").exists and r.table("bronze.app_events").rows == 1
+    clicks = r.table("silver.clicks")
+    assert not clicks.exists  # not built; its input being unreadable does not fail the report either
+
+
+def test_an_unreachable_metadata_store_is_a_note_not_a_failure(tmp_path: Path) -> None:
+    import time
+
+    from monitor_support import free_port
+
+    append(DeltaStore(make_settings(tmp_path)), "bronze.app_events", 1, timestamp=T0, event_date=T0.date())
+    dead = f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/nothing"
+    m = LakehouseHealthMonitor(make_settings(tmp_path, metadata_url=dead))
+    t0 = time.monotonic()
+    r = m.generate_health_report(T0)
+    assert time.monotonic() - t0 < 10
+    assert len([n for n in r.notes if n.startswith("metadata store unavailable")]) == 1
+    assert r.jobs == () and r.table("bronze.app_events").rows == 1

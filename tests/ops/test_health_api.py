@@ -93,7 +93,7 @@ def full_report(lake: Lakehouse) -> HealthReport:
 # -- the CLI -------------------------------------------------------------------------------------------
 def cli(lake: Lakehouse, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lakehouse.cli.main", *args], capture_output=True, text=True,
-                          env=lake_env(lake.settings, **env), timeout=120)
+                          env={**lake_env(lake.settings), **env}, timeout=120)
 
 
 def test_health_json_and_the_check_exit_code(lake: Lakehouse) -> None:
@@ -136,3 +136,14 @@ def test_alerts_evaluates_once_and_notifies_the_webhook(lake: Lakehouse, hook: R
     again = cli(lake, "alerts", **env)
     assert again.returncode == 0, again.stderr
     assert len(hook.bodies) == before and "alerts firing" in again.stdout
+
+
+def test_alerts_without_a_reachable_metadata_store_is_one_line(lake: Lakehouse) -> None:
+    from monitor_support import free_port
+
+    out = cli(lake, "alerts", LAKEHOUSE_METADATA_URL=f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/nothing")
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: alert state unavailable") and "Traceback" not in out.stderr
+    health = cli(lake, "health", "--json", LAKEHOUSE_METADATA_URL=f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/x")
+    assert health.returncode == 0, health.stderr
+    assert any(n.startswith("metadata store unavailable") for n in json.loads(health.stdout)["notes"])

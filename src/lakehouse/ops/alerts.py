@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from filelock import FileLock, Timeout
+from sqlalchemy.exc import SQLAlchemyError
 
 from lakehouse.config import AlertRules, Settings
 from lakehouse.exceptions import LakehouseError
@@ -35,6 +36,13 @@ from lakehouse.ops.notify import SEVERITY_RANK, Notice, Notifier, Severity, defa
 from lakehouse.storage.locks import lock_path
 
 log = logging.getLogger(__name__)
+
+
+class MonitorUnavailableError(LakehouseError):
+    """Alerts cannot be evaluated now (metadata store unreachable, lock held); try again later."""
+
+    transient = True
+
 
 NEVER = "0001-01-01T00:00:00Z"
 KEEP_RESOLVED_S = 7 * 86_400.0
@@ -200,8 +208,12 @@ class AlertEvaluator:
             with FileLock(path, timeout=LOCK_TIMEOUT_S, thread_local=False, is_singleton=False):
                 return self._evaluate(now, report, active)
         except Timeout:
-            raise LakehouseError("another alert evaluation of this lake has held its lock for a minute",
-                                 hint=f"is one stuck? lock file: {path}") from None
+            raise MonitorUnavailableError("another alert evaluation of this lake has held its lock for a minute",
+                                          hint=f"is one stuck? lock file: {path}") from None
+        except SQLAlchemyError as exc:  # the alert state lives there: without it nothing is sent
+            text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise MonitorUnavailableError(f"alert state unavailable: {text}",
+                                          hint="check LAKEHOUSE_METADATA_URL; nothing was sent") from None
 
     def _evaluate(self, now: datetime, report: HealthReport, active: dict[str, Alert]) -> Evaluation:
         state, sent = self.store.open_alerts()
@@ -250,17 +262,22 @@ class AlertEvaluator:
                                     (row.ends_at or now).isoformat())
                 if due:
                     groups.setdefault(row.alertname, []).append((row, notice))
+            failed: str | None = None
             for group, items in sorted(groups.items()):
                 notices = [x for _, x in items]
                 status: Literal["firing", "resolved"] = "firing" if any(x.status == "firing" for x in notices) else "resolved"
+                fps = tuple(x.fingerprint for x in notices)
+                if failed is not None:  # one retry sequence per receiver per evaluation, not one per group
+                    deliveries.append(Delivery(n.name, group, status, fps, False, f"not tried: {failed}"))
+                    continue
                 try:
                     n.send(group, notices)
                 except Exception as exc:  # a notifier failing never ends the evaluation
                     log.warning("alert notification to %s (%s, %d alerts) failed: %s", n.name, group, len(notices), exc)
-                    deliveries.append(Delivery(n.name, group, status, tuple(x.fingerprint for x in notices), False,
-                                               str(exc)[:300]))
+                    failed = str(exc)[:300]
+                    deliveries.append(Delivery(n.name, group, status, fps, False, failed))
                     continue
-                deliveries.append(Delivery(n.name, group, status, tuple(x.fingerprint for x in notices), True))
+                deliveries.append(Delivery(n.name, group, status, fps, True))
                 done.extend(DeliveryRow(row.fingerprint, n.name, x.status, row.severity, now) for row, x in items)
         return deliveries, done
 

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from lakehouse.config import SOURCES, Settings
 from lakehouse.contract import REGISTRY, TableId, TableSpec
 from lakehouse.contract.expectations import Completeness, Expectation, NotNull
-from lakehouse.exceptions import LakehouseError
 from lakehouse.ops.health_policy import TableWindows, job_window, table_windows
 from lakehouse.ops.health_report import (
     CheckHealth,
@@ -61,6 +60,11 @@ def _app_id(target: TableId, source: TableId) -> str:
     return f"transform:{target.fqn}<-{source.fqn}"
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
 def as_utc(now: datetime) -> datetime:
     """A time in UTC (naive: taken as UTC). SQLite stores times as UTC text: an offset must not leak in."""
     return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
@@ -80,7 +84,8 @@ class LakehouseHealthMonitor:
 
     def __init__(
         self, settings: Settings | None = None, *, store: TableStore | None = None,
-        metadata: MetadataStore | None = None, clock: Callable[[], datetime] | None = None,
+        metadata: MetadataStore | Callable[[], MetadataStore] | None = None,
+        clock: Callable[[], datetime] | None = None,
         tables: Iterable[TableSpec] | None = None, kafka_lag: LagReader | None = None,
     ) -> None:
         self.settings = settings or Settings()
@@ -89,7 +94,7 @@ class LakehouseHealthMonitor:
 
             store = DeltaStore(self.settings)
         self.store = store
-        self._metadata_store = metadata
+        self._metadata_store = metadata  # a store, or how to get one when first needed
         self.clock = clock or (lambda: datetime.now(UTC))
         self.specs: tuple[TableSpec, ...] = tuple(tables) if tables is not None else tuple(REGISTRY)
         self.windows: dict[str, TableWindows] = table_windows(self.settings.monitoring, self.specs)
@@ -104,6 +109,8 @@ class LakehouseHealthMonitor:
     def metadata(self) -> MonitorStore:
         from lakehouse.ops.monitor_store import MonitorStore
 
+        if callable(self._metadata_store):
+            self._metadata_store = self._metadata_store()
         if self._metadata_store is None:
             from lakehouse.catalog.store import MetadataStore
 
@@ -162,18 +169,19 @@ class LakehouseHealthMonitor:
                 v = versions[spec.fqn] = self._facts.version(spec.id)
                 if v is not None:
                     facts[spec.fqn] = self._facts.facts(spec.id, v, self.windows[spec.fqn].time_column, self._app_ids(spec))
-            except (LakehouseError, OSError) as exc:  # one unreadable table does not hide the others
-                errors[spec.fqn] = str(exc).splitlines()[0][:300]
+            except Exception as exc:  # a corrupt or unreadable log hides that table, never the others
+                errors[spec.fqn] = _first_line(exc)
                 versions[spec.fqn] = None
-        growth = self._growth(now, facts, notes)
-        checks = self._checks(notes)
+        meta = self._open_metadata(notes)
+        growth = self._growth(meta, now, facts, notes)
+        checks = self._checks(meta, notes)
         tables = tuple(
             self._table(spec, now, versions, facts.get(spec.fqn), growth.get(spec.fqn), checks.get(spec.fqn, ()),
                         errors.get(spec.fqn))
             for spec in self.specs
         )
         return HealthReport(
-            generated_at=now, tables=tables, jobs=self._jobs(now, notes), kafka=self._kafka_health(facts),
+            generated_at=now, tables=tables, jobs=self._jobs(meta, now, notes), kafka=self._kafka_health(facts),
             elapsed_ms=round((time.perf_counter() - t0) * 1000, 2), notes=tuple(notes),
         )
 
@@ -218,10 +226,15 @@ class LakehouseHealthMonitor:
         self, spec: TableSpec, source: TableId, now: datetime, versions: Mapping[str, int | None],
         f: TableFacts, w: TableWindows,
     ) -> InputDelay:
-        latest = versions[source.fqn] if source.fqn in versions else self._facts.version(source)
+        latest = versions.get(source.fqn)
+        if source.fqn not in versions:  # an input outside the monitored tables
+            try:
+                latest = self._facts.version(source)
+            except Exception:
+                latest = None
         consumed = f.markers.get(_app_id(spec.id, source))
         if latest is None:
-            why = "input not built yet"
+            why = "input not built yet, or its log is unreadable"
             return InputDelay(source.fqn, consumed, None, unknown(why, w.delay_versions), unknown(why, w.delay))
         start = -1 if consumed is None else consumed  # never consumed: behind by the whole input
         note = "never consumed" if consumed is None else None
@@ -237,14 +250,27 @@ class LakehouseHealthMonitor:
         return InputDelay(source.fqn, consumed, latest, behind, seconds)
 
     # -- metadata-store signals -------------------------------------------------------------------
-    def _growth(self, now: datetime, facts: Mapping[str, TableFacts], notes: list[str]) -> dict[str, tuple[Judged, datetime | None]]:
+    def _open_metadata(self, notes: list[str]) -> MonitorStore | None:
+        """The metadata store, or None (said in the notes): then this report skips its signals
+        rather than waiting on an unreachable store three times."""
+        try:
+            return self.metadata
+        except Exception as exc:  # the report never fails for the metadata store; it says so
+            notes.append(f"metadata store unavailable: {_first_line(exc)}")
+            return None
+
+    def _growth(
+        self, meta: MonitorStore | None, now: datetime, facts: Mapping[str, TableFacts], notes: list[str],
+    ) -> dict[str, tuple[Judged, datetime | None]]:
         from lakehouse.ops.monitor_store import SizeSample
 
         m = self.settings.monitoring
+        if meta is None:
+            return {}
         try:
-            base = self.metadata.size_baselines(list(facts), now - timedelta(seconds=DAY_S))
-        except Exception as exc:  # the report never fails for the metadata store; it says so
-            notes.append(f"size samples unavailable: {str(exc).splitlines()[0][:200]}")
+            base = meta.size_baselines(list(facts), now - timedelta(seconds=DAY_S))
+        except Exception as exc:
+            notes.append(f"size samples unavailable: {_first_line(exc)}")
             return {}
         out: dict[str, tuple[Judged, datetime | None]] = {}
         record: list[SizeSample] = []
@@ -263,19 +289,21 @@ class LakehouseHealthMonitor:
                 record.append(SizeSample(fqn, now, f.version, f.size_bytes, f.files))
         prune = self._pruned_at is None or (now - self._pruned_at).total_seconds() >= 3600
         try:
-            self.metadata.record_sizes(record, now - timedelta(seconds=SIZE_SAMPLES_KEPT_S) if prune else None)
+            meta.record_sizes(record, now - timedelta(seconds=SIZE_SAMPLES_KEPT_S) if prune else None)
             if prune:
                 self._pruned_at = now
         except Exception as exc:
-            notes.append(f"size samples not recorded: {str(exc).splitlines()[0][:200]}")
+            notes.append(f"size samples not recorded: {_first_line(exc)}")
         return out
 
-    def _checks(self, notes: list[str]) -> dict[str, list[CheckHealth]]:
+    def _checks(self, meta: MonitorStore | None, notes: list[str]) -> dict[str, list[CheckHealth]]:
         pairs = [(t, c) for t, checks in self.expectations.items() for c in checks]
+        if meta is None:
+            return {}
         try:
-            rows = self.metadata.latest_checks(pairs) if pairs else []
+            rows = meta.latest_checks(pairs) if pairs else []
         except Exception as exc:
-            notes.append(f"quality results unavailable: {str(exc).splitlines()[0][:200]}")
+            notes.append(f"quality results unavailable: {_first_line(exc)}")
             return {}
         out: dict[str, list[CheckHealth]] = {}
         for r in sorted(rows, key=lambda r: (r.table, r.check)):
@@ -298,12 +326,14 @@ class LakehouseHealthMonitor:
             failing_rows=r.failing_rows, rows_checked=r.rows_checked, null_pct=nulls, error=r.error,
         )
 
-    def _jobs(self, now: datetime, notes: list[str]) -> tuple[JobHealth, ...]:
+    def _jobs(self, meta: MonitorStore | None, now: datetime, notes: list[str]) -> tuple[JobHealth, ...]:
         m = self.settings.monitoring
+        if meta is None:
+            return ()
         try:
-            rows = self.metadata.job_runs(now - timedelta(seconds=m.failed_runs_window_s), m.jobs)
+            rows = meta.job_runs(now - timedelta(seconds=m.failed_runs_window_s), m.jobs)
         except Exception as exc:
-            notes.append(f"runs unavailable: {str(exc).splitlines()[0][:200]}")
+            notes.append(f"runs unavailable: {_first_line(exc)}")
             return ()
         out = []
         for j in rows:
