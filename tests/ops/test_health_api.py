@@ -147,3 +147,40 @@ def test_alerts_without_a_reachable_metadata_store_is_one_line(lake: Lakehouse) 
     health = cli(lake, "health", "--json", LAKEHOUSE_METADATA_URL=f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/x")
     assert health.returncode == 0, health.stderr
     assert any(n.startswith("metadata store unavailable") for n in json.loads(health.stdout)["notes"])
+
+
+def _forms() -> list[str]:
+    from lakehouse.contract import REGISTRY
+
+    out = []
+    for alias, t in REGISTRY.aliases.items():
+        out += [alias, alias.upper(), f'"{t.layer}"."{t.name}"', f"{t.layer} . {t.name}"]
+    return sorted(set(out))
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(words=st.lists(st.sampled_from(_forms()) | st.sampled_from(["Binder Error:", "(", ")", ",", "x", "does not exist"]),
+                      max_size=12),
+       layers=st.sets(st.sampled_from(["bronze", "silver", "gold"])))
+def test_error_texts_never_name_a_table_of_a_layer_the_role_cannot_read(
+    full_report: HealthReport, words: list[str], layers: set[str]
+) -> None:
+    from dataclasses import replace
+
+    from lakehouse.contract import REGISTRY
+
+    text = " ".join(words)
+    hostile = replace(
+        full_report, notes=(text,),
+        jobs=tuple(replace(j, last_error=text, layers=("gold",)) for j in full_report.jobs),
+        tables=tuple(replace(t, error=text, checks=tuple(replace(c, error=text) for c in t.checks))
+                     for t in full_report.tables),
+    )
+    seen = json.dumps(hostile.visible_to(layers).to_dict()).lower()
+    for alias, t in REGISTRY.aliases.items():
+        if t.layer not in layers:
+            assert not re.search(rf"(?<![\w.]){re.escape(alias)}(?![\w])", seen), alias
+            assert f'\\"{t.layer}\\".\\"{t.name}\\"' not in seen
+    for w in words:  # names of readable layers stay as they were
+        if "." in w and not w.startswith('"') and " " not in w and w.split(".")[0].lower() in layers and layers:
+            assert w.lower() in seen

@@ -164,6 +164,11 @@ class LakehouseHealthMonitor:
         versions: dict[str, int | None] = {}
         facts: dict[str, TableFacts] = {}
         errors: dict[str, str] = {}
+        try:
+            _ = self.inputs
+        except Exception as exc:  # a model that does not parse: no layer delay, the rest still reported
+            notes.append(f"model inputs unavailable: {_first_line(exc)}")
+            self.__dict__["inputs"] = {}
         for spec in self.specs:
             try:
                 v = versions[spec.fqn] = self._facts.version(spec.id)
@@ -172,6 +177,7 @@ class LakehouseHealthMonitor:
             except Exception as exc:  # a corrupt or unreadable log hides that table, never the others
                 errors[spec.fqn] = _first_line(exc)
                 versions[spec.fqn] = None
+                log.warning("health report: %s unreadable: %s", spec.fqn, errors[spec.fqn])
         meta = self._open_metadata(notes)
         growth = self._growth(meta, now, facts, notes)
         checks = self._checks(meta, notes)
@@ -257,6 +263,7 @@ class LakehouseHealthMonitor:
             return self.metadata
         except Exception as exc:  # the report never fails for the metadata store; it says so
             notes.append(f"metadata store unavailable: {_first_line(exc)}")
+            log.warning("health report: %s", notes[-1])
             return None
 
     def _growth(

@@ -8,16 +8,27 @@ status is the worst status in it; `unknown` never makes it worse.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from lakehouse.config import Window
-from lakehouse.contract import LAYERS
+from lakehouse.contract import LAYERS, REGISTRY
 
 Status = Literal["ok", "warn", "fail", "unknown"]
 _RANK: dict[str, int] = {"ok": 0, "unknown": 0, "warn": 1, "fail": 2}
+# `silver.users`, `"silver"."users"`; and the seed's spellings (`users_silver`, ...) by `_aliases`.
+_NAME = re.compile(r'"?\b(bronze|silver|gold)"?\s*\.\s*"?(\w+)"?', re.IGNORECASE)
+HIDDEN = "(a table you cannot read)"
+
+
+@functools.cache
+def _aliases(hidden: frozenset[str]) -> re.Pattern[str] | None:
+    names = sorted((a for a, t in REGISTRY.aliases.items() if t.layer in hidden and "." not in a), key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE) if names else None
 
 
 def worst(statuses: Iterable[Status]) -> Status:
@@ -183,15 +194,26 @@ class HealthReport:
         """The report as a role that reads only `layers` may see it: no table of another layer,
         not as an input either, no job writing such tables, no Kafka unless bronze."""
         allowed = frozenset(layers)
+
+        aliases = _aliases(frozenset(LAYERS) - allowed)
+
+        def scrub(text: str | None) -> str | None:  # error texts may name tables of other layers
+            if text is None:
+                return None
+            text = _NAME.sub(lambda m: m.group(0) if m.group(1).lower() in allowed else HIDDEN, text)
+            return aliases.sub(HIDDEN, text) if aliases is not None else text
+
         tables = tuple(
-            replace(t, inputs=tuple(i for i in t.inputs if i.input.split(".", 1)[0] in allowed))
+            replace(t, error=scrub(t.error),
+                    inputs=tuple(i for i in t.inputs if i.input.split(".", 1)[0] in allowed),
+                    checks=tuple(replace(c, error=scrub(c.error)) for c in t.checks))
             for t in self.tables if t.layer in allowed
         )
-        # A job shows only to roles that read every layer it writes (its errors name those tables);
-        # a job that recorded no tables, only to roles that read everything.
-        jobs = tuple(j for j in self.jobs if set(j.layers or LAYERS) <= allowed)
+        # A job shows only to roles that read every layer it writes; a job that recorded no tables,
+        # only to roles that read everything.
+        jobs = tuple(replace(j, last_error=scrub(j.last_error)) for j in self.jobs if set(j.layers or LAYERS) <= allowed)
         kafka = self.kafka if "bronze" in allowed else KafkaHealth("off", "not visible to this role")
-        return replace(self, tables=tables, jobs=jobs, kafka=kafka,
+        return replace(self, tables=tables, jobs=jobs, kafka=kafka, notes=tuple(scrub(n) or "" for n in self.notes),
                        layers=tuple(x for x in self.layers if x in allowed))
 
     def to_dict(self) -> dict[str, Any]:
