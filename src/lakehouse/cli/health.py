@@ -44,27 +44,33 @@ def register(app: typer.Typer) -> None:
         if as_json:
             console.print_json(json.dumps(report.to_dict(), default=str))
         else:
+            wide = console.width >= 100  # on 80 columns: no size and growth
             t = Table(title=f"Lake health: {_mark(report.status, report.status)} ({report.elapsed_ms:.0f} ms)",
                       header_style="bold")
-            for col in ("table", "status", "commit", "data lag", "behind", "checks", "size", "growth/d"):
+            cols = ("table", "status", "commit", "lag", "behind", "checks", *(("size", "growth/d") if wide else ()))
+            for col in cols:
                 t.add_column(col, justify="left" if col in ("table", "status") else "right", no_wrap=True)
             for x in report.tables:
                 if not x.exists:
                     continue
-                behind = max(x.inputs, key=lambda i: i.seconds.value or 0, default=None)
+                behind = max(x.inputs, key=lambda i: (i.status != "ok", i.seconds.value or 0), default=None)
                 bad = [c for c in x.checks if c.status != "ok"]
-                t.add_row(
+                late = behind is not None and (behind.versions.value or behind.seconds.value)
+                row = [
                     x.table, _mark(x.status, x.status),
                     _mark(_dur(x.staleness.value), x.staleness.status), _mark(_dur(x.data_lag.value), x.data_lag.status),
-                    _mark(f"{behind.versions.value:g}v {_dur(behind.seconds.value)}", behind.status) if behind else "-",
-                    _mark(f"{len(bad)} of {len(x.checks)}", "warn" if bad else "ok") if x.checks else "-",
-                    human_bytes(x.size_bytes or 0),
-                    _mark(human_bytes(int(x.growth.value)), x.growth.status) if x.growth.value is not None else "-",
-                )
+                    _mark(f"{behind.versions.value:g}v {_dur(behind.seconds.value)}", behind.status)
+                    if behind is not None and late else "-",
+                    _mark(f"{len(bad)}/{len(x.checks)}", "warn" if bad else "ok") if x.checks else "-",
+                ]
+                if wide:
+                    row += [human_bytes(x.size_bytes or 0),
+                            _mark(human_bytes(int(x.growth.value)), x.growth.status) if x.growth.value is not None else "-"]
+                t.add_row(*row)
             console.print(t)
             if report.jobs:
                 j = Table(title="Jobs", header_style="bold")
-                for col in ("job", "last run", "status", "took", "last success", "failed (window)"):
+                for col in ("job", "last run", "status", "took", "last success", "failed"):
                     j.add_column(col, justify="left" if col in ("job", "status") else "right", no_wrap=True)
                 for job in report.jobs:
                     j.add_row(job.job, _when(job.last_started_at),
