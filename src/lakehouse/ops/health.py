@@ -177,7 +177,7 @@ class LakehouseHealthMonitor:
             except Exception as exc:  # a corrupt or unreadable log hides that table, never the others
                 errors[spec.fqn] = _first_line(exc)
                 versions[spec.fqn] = None
-                log.warning("health report: %s unreadable: %s", spec.fqn, errors[spec.fqn])
+                log.info("health report: %s unreadable: %s", spec.fqn, errors[spec.fqn])
         meta = self._open_metadata(notes)
         growth = self._growth(meta, now, facts, notes)
         checks = self._checks(meta, notes)
@@ -263,7 +263,7 @@ class LakehouseHealthMonitor:
             return self.metadata
         except Exception as exc:  # the report never fails for the metadata store; it says so
             notes.append(f"metadata store unavailable: {_first_line(exc)}")
-            log.warning("health report: %s", notes[-1])
+            log.info("health report: %s", notes[-1])
             return None
 
     def _growth(
