@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.exceptions import ConfigError
@@ -114,6 +114,134 @@ class ScheduleSettings(BaseModel):
             raise ConfigError(f"unknown time zone '{value}'", hint="an IANA name such as UTC or Europe/Paris") from None
         return value
 
+class Window(BaseModel):
+    """`warn` and `fail` thresholds of one signal (a value above them); None: never.
+
+    A window given in part keeps the rest from the one it overrides (`over`): setting only
+    `warn` keeps the default `fail`; an explicit null turns that threshold off.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    warn: float | None = Field(default=None, ge=0)
+    fail: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.warn is not None and self.fail is not None and self.warn > self.fail:
+            raise ValueError(f"warn ({self.warn}) must not be above fail ({self.fail})")
+        return self
+
+    def over(self, base: Window) -> Window:
+        values = {k: getattr(self if k in self.model_fields_set else base, k) for k in ("warn", "fail")}
+        return Window(**values)
+
+
+# The defaults of each signal's window, as types, so a partial setting keeps the other default.
+class StalenessWindow(Window):
+    warn: float | None = Field(default=600.0, ge=0)
+    fail: float | None = Field(default=3600.0, ge=0)
+
+
+class DelayWindow(Window):
+    warn: float | None = Field(default=900.0, ge=0)
+    fail: float | None = Field(default=3600.0, ge=0)
+
+
+class NullsWindow(Window):
+    warn: float | None = Field(default=5.0, ge=0)
+
+
+class GrowthWindow(Window):
+    warn: float | None = Field(default=float(1024**3), ge=0)
+
+
+class KafkaLagWindow(Window):
+    warn: float | None = Field(default=100_000.0, ge=0)
+
+
+class TableMonitoring(BaseModel):
+    """Per-table (or `layer.*` pattern) overrides of the monitoring windows; unset: the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staleness: Window | None = None  # seconds since the last commit
+    data_lag: Window | None = None  # seconds since the newest event time
+    delay: Window | None = None  # seconds the oldest input commit not yet consumed has waited
+    delay_versions: Window | None = None  # input versions not yet consumed
+    nulls_pct: Window | None = None  # % nulls found by a not_null/completeness check
+    growth: Window | None = None  # bytes per day
+    time_column: str | None = None  # event-time column for data lag (default: the contract's)
+    alerts: bool = True  # False: reported, never alerted
+
+
+class WebhookSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    name: str | None = None  # receiver name in the payload and the delivery state (default: the URL)
+    timeout_s: float = Field(default=5.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    min_severity: Literal["warning", "critical"] = "warning"
+
+
+class AlertRules(BaseModel):
+    """Which problems alert; their thresholds are the monitoring windows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stale: bool = True
+    data_lag: bool = True
+    layer_delay: bool = True
+    nulls: bool = True
+    storage_growth: bool = True
+    failed_run: bool = True
+    quality: bool = True  # a check whose latest outcome is fail or error
+    job_age: bool = True
+    kafka_lag: bool = True
+
+
+def _default_table_overrides() -> dict[str, TableMonitoring]:
+    # A quarantine is written only when bad records arrive: an unchanged one is good news.
+    never = Window(warn=None, fail=None)
+    return {"*.quarantine": TableMonitoring(staleness=never, data_lag=never)}
+
+
+class MonitoringSettings(BaseModel):
+    """Health signals, their warn/fail windows, alert rules and notifiers (docs/monitoring.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staleness: StalenessWindow = StalenessWindow()
+    data_lag: Window = Window()
+    delay: DelayWindow = DelayWindow()
+    delay_versions: Window = Window()
+    nulls_pct: NullsWindow = NullsWindow()
+    growth: GrowthWindow = GrowthWindow()
+    tables: dict[str, TableMonitoring] = Field(default_factory=_default_table_overrides)
+    job_age: Window = Window()  # seconds since a job's last successful run
+    jobs: dict[str, Window] = Field(default_factory=dict)  # per job name
+    failed_runs_window_s: float = Field(default=86_400.0, gt=0)
+    kafka: Literal["auto", "on", "off"] = "auto"  # auto: when bronze holds Kafka offsets
+    kafka_timeout_s: float = Field(default=2.0, gt=0)
+    kafka_lag: KafkaLagWindow = KafkaLagWindow()  # messages per partition
+    clock_skew_s: float = Field(default=300.0, ge=0)
+    size_sample_interval_s: float = Field(default=600.0, gt=0)
+    growth_min_span_s: float = Field(default=3600.0, gt=0)
+    rules: AlertRules = AlertRules()
+    repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
+    log_alerts: bool = True
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    webhook_attempts: int = Field(default=4, ge=1)
+    webhook_backoff_s: float = Field(default=0.5, ge=0)
+    metrics_cache_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("tables", mode="after")
+    @classmethod
+    def _keep_defaults(cls, value: dict[str, TableMonitoring]) -> dict[str, TableMonitoring]:
+        # Overrides add to the defaults (a key of the same name replaces that default).
+        return {**_default_table_overrides(), **value}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -148,6 +276,8 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     api: ApiSettings = ApiSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @classmethod
     def under(cls, root: Path, **overrides: Any) -> Settings:

@@ -34,6 +34,11 @@ from lakehouse.storage.delta import DeltaStore
 from lakehouse.storage.locks import table_lock
 
 if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
+    from lakehouse.ops.alerts import AlertEvaluator, Evaluation
+    from lakehouse.ops.health import LakehouseHealthMonitor
+    from lakehouse.ops.health_report import HealthReport
     from lakehouse.ops.scheduler import Clock, Outcome, Scheduler, ScheduleStore
     from lakehouse.pipeline.backfill import BackfillResult
 
@@ -290,6 +295,34 @@ class Lakehouse:
         from lakehouse.catalog.summary import summarize
 
         return summarize(self.settings, self.store)
+
+    # -- monitoring (health report, alerts) -------------------------------------------------------
+    @cached_property
+    def monitor(self) -> LakehouseHealthMonitor:
+        from lakehouse.ops.health import LakehouseHealthMonitor
+
+        # The store is asked for when first needed: an unreachable one is then a note in the report.
+        return LakehouseHealthMonitor(self.settings, store=self.store, metadata=lambda: self.metadata)
+
+    def health_report(self, now: datetime | None = None, layers: list[str] | None = None) -> HealthReport:
+        """Every table's and job's health (docs/monitoring.md); `layers`: only what those layers may see."""
+        return self.monitor.generate_health_report(now, layers=layers)
+
+    def health_collector(self) -> Collector:
+        """A Prometheus collector of the health signals (what `/metrics` serves an admin)."""
+        from lakehouse.ops.metrics import HealthCollector
+
+        return HealthCollector(self.monitor)
+
+    @cached_property
+    def _alerts(self) -> AlertEvaluator:
+        from lakehouse.ops.alerts import AlertEvaluator
+
+        return AlertEvaluator(self.settings, self.monitor)
+
+    def evaluate_alerts(self, now: datetime | None = None) -> Evaluation:
+        """Evaluate the alert rules once and notify (what the scheduler calls periodically)."""
+        return self._alerts.evaluate(now)
 
     def _warm_up(self) -> None:
         """Import and open the metadata store on another thread while the job runs.

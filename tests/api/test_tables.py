@@ -19,7 +19,7 @@ def test_list_tables_by_role_and_layer(client: TestClient, keys: dict[str, dict[
 
 def test_describe_joins_delta_facts_and_catalog(client: TestClient, keys: dict[str, dict[str, str]], gov) -> None:  # type: ignore[no-untyped-def]
     gov.catalog.record_checks([CheckResult(table="silver.users", check="not_null_email", passed=False,
-                                           failing_rows=2, run_id="r1", outcome="warn")])
+                                           failing_rows=2, run_id="r1", outcome="fail")])
     body = client.get("/tables/users_silver", headers=keys["admin"]).json()
     assert body["table"] == "silver.users" and body["rows"] == 60 and body["files"] >= 1
     email = next(c for c in body["columns"] if c["name"] == "email")

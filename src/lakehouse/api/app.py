@@ -14,7 +14,16 @@ from lakehouse.api import errors
 from lakehouse.api.auth import document_security, optional_principal
 from lakehouse.api.observe import Metrics, Observe
 from lakehouse.api.offload import make_executor, offload
-from lakehouse.api.routes import catalog, health, quality, query, runs, schedule, tables
+from lakehouse.api.routes import (
+    catalog,
+    health,
+    health_report,
+    quality,
+    query,
+    runs,
+    schedule,
+    tables,
+)
 from lakehouse.config import Settings
 from lakehouse.service import Lakehouse
 
@@ -74,7 +83,7 @@ def create_app(settings: Settings | None = None, lakehouse: Lakehouse | None = N
     # blocking work of the async routes (also usable without lifespan events, e.g. ASGI test clients)
     app.state.executor = make_executor(threads)
     errors.install(app)
-    for module in (health, tables, query, catalog, runs, quality, schedule):
+    for module in (health, health_report, tables, query, catalog, runs, quality, schedule):
         app.include_router(module.router)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics (every table's freshness with an admin key)")

@@ -90,6 +90,8 @@ class Metrics:
         )
         self.rows = Counter("lakehouse_rows_served", "Rows returned by data endpoints", ["route"], registry=self.registry)
         self.registry.register(_Freshness(lh))
+        # The health signals (freshness, lag, layer delay, quality, runs, Kafka lag) for admins.
+        self.registry.register(lh.health_collector())
         # What /metrics shows without an admin key: the same HTTP metrics, freshness of gold only
         self.public = CollectorRegistry()
         self.public.register(_Shared(self.requests, self.latency, self.rows))

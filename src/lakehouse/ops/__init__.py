@@ -1,1 +1,7 @@
-"""Operations around the lake: readiness, and (as they land) monitoring, retention, maintenance, scheduling."""
+"""Operations around the lake: readiness, health monitoring and alerts, retention and maintenance,
+the scheduler."""
+
+from lakehouse.ops.health import LakehouseHealthMonitor
+from lakehouse.ops.health_report import HealthReport
+
+__all__ = ["HealthReport", "LakehouseHealthMonitor"]
