@@ -233,10 +233,38 @@ class Lakehouse:
 
     def scheduler(self, *, clock: Clock | None = None) -> Scheduler:
         """The scheduler over this lake's jobs (`serve()` runs it until SIGTERM)."""
-        from lakehouse.ops.scheduler import Scheduler, facade_jobs, follower_job
+        from lakehouse.ops.scheduler import Scheduler
 
-        follow = follower_job(self) if self.settings.schedule.ingest_follow else None
-        return Scheduler(self.schedule_store, facade_jobs(self), self.settings.schedule, clock=clock, follow=follow)
+        follow = self._follower() if self.settings.schedule.ingest_follow else None
+        return Scheduler(self.schedule_store, self.scheduled_jobs(), self.settings.schedule, clock=clock, follow=follow)
+
+    def scheduled_jobs(self) -> dict[str, Callable[[], list[str]]]:
+        """Each job the scheduler knows, as a call on this facade returning the run ids it made."""
+        from lakehouse.ops.scheduler.jobs import run_ids
+
+        def layer(name: str) -> Callable[[], list[str]]:
+            return lambda: run_ids(self.transform(layer=name))
+
+        return {
+            "ingest": lambda: run_ids(self.ingest(source=self.settings.schedule.ingest_source)),
+            "silver": layer("silver"), "gold": layer("gold"),
+            "retention": lambda: run_ids(self._maintenance("retention")),
+            "optimize": lambda: run_ids(self._maintenance("optimize")),
+        }
+
+    def _maintenance(self, method: str) -> Any:
+        from lakehouse.ops.scheduler.jobs import JobUnavailableError
+
+        fn = getattr(self, method, None)
+        if fn is None:
+            raise JobUnavailableError(f"Lakehouse.{method} is not available in this build")
+        return fn()
+
+    def _follower(self) -> Callable[[threading.Event], Callable[[], list[str]]]:
+        """The continuous Kafka ingest, as a job that returns once `stop` is set."""
+        from lakehouse.ops.scheduler.jobs import run_ids
+
+        return lambda stop: (lambda: run_ids(self.ingest(source="kafka", follow=True, stop=stop)))
 
     def schedule(self, runs: int = 20) -> dict[str, Any]:
         """Each job's cron, next run, last run and status; the scheduler's lease; the latest runs."""
@@ -251,7 +279,6 @@ class Lakehouse:
             Control,
             Executor,
             SystemClock,
-            facade_jobs,
             holder_id,
             job_by_name,
         )
@@ -265,7 +292,7 @@ class Lakehouse:
             if not window.slots:
                 return None
             slot = window.slots[-1]
-        executor = Executor(self.schedule_store, facade_jobs(self), self.settings.schedule,
+        executor = Executor(self.schedule_store, self.scheduled_jobs(), self.settings.schedule,
                             holder=holder_id(), clock=SystemClock(), control=Control())
         return executor.run(job, slot=slot, trigger="manual" if slot is None else "external")
 

@@ -216,7 +216,6 @@ def test_transient_errors_are_retried_with_backoff(store: ScheduleStore) -> None
 
 def test_the_real_transform_is_retried_after_a_lost_commit_race(store: ScheduleStore, lh: Any,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from lakehouse.ops.scheduler import facade_jobs
     from lakehouse.storage.delta import DeltaStore
 
     lh.simulate(events=2_000, days=1, seed=3)
@@ -232,7 +231,7 @@ def test_the_real_transform_is_retried_after_a_lost_commit_race(store: ScheduleS
 
     monkeypatch.setattr(DeltaStore, "_write", lose_first_race)
     clock = FakeClock(T0)
-    s = Scheduler(store, facade_jobs(lh), ScheduleSettings(lease_s=3600, retry_backoff_s=0), clock=clock,
+    s = Scheduler(store, lh.scheduled_jobs(), ScheduleSettings(lease_s=3600, retry_backoff_s=0), clock=clock,
                   control=Control(exit=raise_exit))
     out = s.executor.run(next(j for j in s.jobs if j.name == "silver"), slot=None, trigger="manual")
     assert (out.status, out.attempts) == ("success", 2)
@@ -410,12 +409,11 @@ def test_a_new_scheduler_carries_on_from_the_stored_state(store: ScheduleStore) 
 
 
 def test_serve_runs_the_real_jobs_on_a_real_lake(store: ScheduleStore, lh: Any) -> None:
-    from lakehouse.ops.scheduler import facade_jobs
 
     lh.simulate(events=3_000, days=1, start=datetime(2026, 3, 1, tzinfo=UTC), seed=4)
     control = Control(exit=raise_exit)
     clock = FakeClock(at(1, 58), stop_at=at(2, 11), control=control)
-    s = Scheduler(store, facade_jobs(lh), ScheduleSettings(lease_s=3600), clock=clock, control=control, holder="srv")
+    s = Scheduler(store, lh.scheduled_jobs(), ScheduleSettings(lease_s=3600), clock=clock, control=control, holder="srv")
     assert s.serve() == 0
     runs = list(reversed(store.history(limit=50)))
     assert [(r.job, r.slot) for r in runs] == [

@@ -7,8 +7,6 @@ from lakehouse.ops.scheduler.jobs import (
     NAMES,
     Job,
     JobFn,
-    facade_jobs,
-    follower_job,
     job_by_name,
     plan,
 )
@@ -19,6 +17,6 @@ from lakehouse.ops.scheduler.view import schedule_status
 
 __all__ = [
     "CATALOGUE", "EXIT_ABANDONED", "EXIT_FENCED", "NAMES", "SCHEDULER_LEASE", "Clock", "Control", "Executor", "Job",
-    "JobFn", "Lease", "Outcome", "RunRow", "ScheduleStore", "Scheduler", "SystemClock", "facade_jobs", "follower_job", "holder_id",
+    "JobFn", "Lease", "Outcome", "RunRow", "ScheduleStore", "Scheduler", "SystemClock", "holder_id",
     "job_by_name", "plan", "schedule_status",
 ]

@@ -7,21 +7,17 @@ upstream is switched off simply has no upstream.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lakehouse.config import ScheduleSettings
 from lakehouse.exceptions import ConfigError, LakehouseError
 from lakehouse.ops.scheduler.cron import check
 
-if TYPE_CHECKING:
-    from lakehouse.service import Lakehouse
-
 
 class JobUnavailableError(LakehouseError):
-    """The job's facade method is not part of this build (it is recorded as skipped)."""
+    """A job that cannot run in this build or configuration (it is recorded as skipped)."""
 
 
 @dataclass(frozen=True)
@@ -89,37 +85,6 @@ def run_ids(result: Any) -> list[str]:
 
 
 FOLLOW = Job("ingest", "", (), "Kafka -> bronze, continuously (ingest --follow)")
-
-
-def follower_job(lh: Lakehouse) -> Callable[[threading.Event], JobFn]:
-    """The continuous Kafka ingest, as a job that returns once `stop` is set."""
-    return lambda stop: (lambda: run_ids(lh.ingest(source="kafka", follow=True, stop=stop)))
-
-
-def facade_jobs(lh: Lakehouse) -> Mapping[str, JobFn]:
-    """Each job as a call on the `Lakehouse` facade."""
-
-    def ingest() -> list[str]:
-        return run_ids(lh.ingest(source=lh.settings.schedule.ingest_source))
-
-    def layer(name: str) -> JobFn:
-        return lambda: run_ids(lh.transform(layer=name))
-
-    def maintenance(method: str) -> JobFn:
-        # Retention and optimize are built beside the scheduler: until the facade has them the
-        # job is recorded as skipped, saying why, rather than failing every night.
-        def run() -> list[str]:
-            fn = getattr(lh, method, None)
-            if fn is None:
-                raise JobUnavailableError(f"Lakehouse.{method} is not available in this build")
-            return run_ids(fn())
-
-        return run
-
-    return {
-        "ingest": ingest, "silver": layer("silver"), "gold": layer("gold"),
-        "retention": maintenance("retention"), "optimize": maintenance("optimize"),
-    }
 
 
 assert all(NAMES.index(a) < NAMES.index(d.name) for d in CATALOGUE for a in d.after), "upstream first"
