@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import SOURCES, Settings
-from lakehouse.exceptions import InputError
+from lakehouse.exceptions import InputError, LakehouseError
 from lakehouse.reports import RunReport
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
 from lakehouse.storage.delta import DeltaStore, TableInfo
@@ -94,7 +94,13 @@ class Lakehouse:
             report = KafkaIngestor(self.settings, self.store).run(sources, progress=progress, follow=follow)
         else:
             raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
-        return self._finish(report)
+        self._finish(report)
+        if report.status == "failed":  # some sources failed; the others ran and are in the report
+            raise LakehouseError(
+                report.error or "ingest failed",
+                hint=f"the other sources were ingested; the run report in {self.settings.logs_path} has the details",
+            )
+        return report
 
     # -- transform ----------------------------------------------------------------------------
     def transform(

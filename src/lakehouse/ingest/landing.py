@@ -4,15 +4,32 @@ A file is identified by its path relative to the landing root. Progress through 
 byte offset that the bronze writer records in the Delta log (one application transaction
 id per file), so a rerun resumes exactly where the last commit ended — mid-file included.
 
-Writers should land files atomically (write `name.tmp` or `.name`, then rename): names
-starting with `.` or `_` and names ending in `.tmp`/`.partial` are never read.
+Rules (docs/ingestion.md):
+
+- Only complete, newline-terminated lines are consumed. A last line without a newline is
+  taken only once the file has settled: its mtime is older than `settle_s` and a stat after
+  reading still shows the size, mtime and inode seen at listing. Until then the recorded
+  offset stays before it. Only the bytes present at listing are read.
+- Writers that land atomically (write `.name` or `name.tmp`, then rename) never expose a
+  partial line: names starting with `.` or `_` (files and folders) and names ending in
+  `.tmp`/`.partial` are never read.
+- Listing never follows a directory link. A file link is followed only to a regular file
+  inside the landing zone that is not itself a landing file (it would be read twice). FIFOs,
+  devices, sockets, unreadable files, names that are not UTF-8, broken or looping links and
+  links outside are skipped, each with a warning and a reason in the run report; a FIFO is
+  never opened.
+- A record longer than `max_record_bytes` is streamed past, never held: it is reported as
+  `Oversized` (line, offset, length and a prefix) for quarantine.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,92 +40,349 @@ from lakehouse.exceptions import InputError
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".ndjson", ".json", ".jsonl")
+PREFIX_BYTES = 4096  # how much of an over-long record is kept for quarantine
 
 
 @dataclass(frozen=True)
 class LandingFile:
-    path: Path
+    path: Path  # what is opened: the file itself, or a link's resolved target
     rel: str  # path relative to the landing root: the file's identity
     size: int
+    mtime_ns: int = 0
+    dev: int = 0
+    ino: int = 0
 
     @property
     def app_id(self) -> str:
         return f"landing:{self.rel}"
 
 
+@dataclass(frozen=True)
+class Skipped:
+    rel: str  # printable (a name that is not UTF-8 is shown with escapes)
+    reason: str
+
+
+@dataclass
+class Listing:
+    files: list[LandingFile] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A record longer than the limit: never in memory, quarantined by its prefix."""
+
+    position: int  # line number, 1-based
+    offset: int  # byte offset of its first byte
+    length: int  # bytes, without the line terminator
+    prefix: str
+
+
 @dataclass
 class Segment:
-    """Consecutive lines of one file: [start, end) in bytes, first line number `first_line`."""
+    """Consecutive lines of one file, bytes [start, end)."""
 
     file: LandingFile
     start: int
     end: int
     lines: pa.Table  # position (line number, 1-based), offset (byte), line (large_string)
+    oversized: list[Oversized] = field(default_factory=list)
 
 
-def list_files(landing_root: Path, source: str) -> list[LandingFile]:
+def printable(rel: str) -> str:
+    return os.fsencode(rel).decode("utf-8", errors="backslashreplace")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.scandir hands undecodable bytes over as surrogates
+        return False
+    return True
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith((".", "_")) or name.endswith((".tmp", ".partial"))
+
+
+def is_landing_name(name: str) -> bool:
+    return not _ignored(name) and name.endswith(SUFFIXES)
+
+
+def list_landing(landing_root: Path, source: str) -> Listing:
+    """The source's landing files in name order, and what was skipped and why."""
+    out = Listing()
     folder = landing_root / source
-    if not folder.exists():
-        return []
-    if not folder.is_dir():
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return out
+    if stat.S_ISLNK(st.st_mode):
+        _skip(out, source, "a link to a folder: links to folders are not followed")
+        return out
+    if not stat.S_ISDIR(st.st_mode):
         raise InputError(f"landing path {folder} is not a directory", hint="point LAKEHOUSE_LANDING_PATH at a folder")
-    out = []
-    for p in sorted(folder.rglob("*")):
-        name = p.name
-        if not p.is_file() or name.startswith((".", "_")) or not name.endswith(SUFFIXES):
-            continue
-        out.append(LandingFile(p, p.relative_to(landing_root).as_posix(), p.stat().st_size))
+    root = Path(os.path.realpath(landing_root))
+    _walk(folder, source, root, out)
     return out
 
 
-def count_lines_before(path: Path, offset: int, chunk: int = 16 << 20) -> int:
+def list_files(landing_root: Path, source: str) -> list[LandingFile]:
+    return list_landing(landing_root, source).files
+
+
+def _skip(out: Listing, rel: str, reason: str) -> None:
+    shown = printable(rel)
+    log.warning("landing %s skipped: %s", shown, reason)
+    out.skipped.append(Skipped(shown, reason))
+
+
+def _walk(folder: Path, rel_folder: str, root: Path, out: Listing) -> None:
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        _skip(out, rel_folder, f"cannot list the folder ({exc.strerror or exc})")
+        return
+    for entry in entries:
+        name = entry.name
+        rel = f"{rel_folder}/{name}"
+        if _ignored(name):
+            continue
+        if not _utf8(name):
+            _skip(out, rel, "the name is not valid UTF-8")
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            _skip(out, rel, f"cannot stat it ({exc.strerror or exc})")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            _walk(Path(entry.path), rel, root, out)
+        elif stat.S_ISLNK(st.st_mode):
+            _link(Path(entry.path), rel, root, out)
+        elif not name.endswith(SUFFIXES):
+            continue
+        elif not stat.S_ISREG(st.st_mode):
+            _skip(out, rel, f"not a regular file ({_kind(st.st_mode)}): never opened")
+        elif not os.access(entry.path, os.R_OK):
+            _skip(out, rel, "not readable (permission denied)")
+        else:
+            out.files.append(LandingFile(Path(entry.path), rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+
+
+def _link(path: Path, rel: str, root: Path, out: Listing) -> None:
+    try:
+        target = Path(os.path.realpath(path, strict=True))
+        st = os.stat(target)
+    except (OSError, RuntimeError) as exc:
+        _skip(out, rel, f"a broken or looping link ({getattr(exc, 'strerror', None) or exc})")
+        return
+    if stat.S_ISDIR(st.st_mode):
+        _skip(out, rel, "a link to a folder: links to folders are not followed")
+        return
+    if not path.name.endswith(SUFFIXES):
+        return
+    if not target.is_relative_to(root):
+        _skip(out, rel, "a link to a file outside the landing zone")
+        return
+    if not stat.S_ISREG(st.st_mode):
+        _skip(out, rel, f"a link to something that is not a regular file ({_kind(st.st_mode)})")
+        return
+    inside = target.relative_to(root).parts
+    if len(inside) >= 2 and all(not _ignored(p) for p in inside[:-1]) and is_landing_name(inside[-1]):
+        _skip(out, rel, f"a link to {'/'.join(inside)}, which is ingested itself")
+        return
+    if not os.access(target, os.R_OK):
+        _skip(out, rel, "not readable (permission denied)")
+        return
+    out.files.append(LandingFile(target, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def count_lines_before(fh: object, offset: int, chunk: int = 16 << 20) -> int:
     n = 0
-    with path.open("rb") as fh:
-        left = offset
-        while left > 0:
-            buf = fh.read(min(chunk, left))
-            if not buf:
-                break
-            n += buf.count(b"\n")
-            left -= len(buf)
+    read = fh.read  # type: ignore[attr-defined]
+    left = offset
+    while left > 0:
+        buf = read(min(chunk, left))
+        if not buf:
+            break
+        n += buf.count(b"\n")
+        left -= len(buf)
     return n
 
 
-def read_segments(file: LandingFile, start: int, chunk_bytes: int) -> Iterator[Segment]:
-    """Yield the file from byte `start` in chunks of about `chunk_bytes`, cut at line ends."""
-    line_no = count_lines_before(file.path, start) if start else 0
-    with file.path.open("rb") as fh:
-        fh.seek(start)
-        pos = start
-        carry = b""
-        while True:
-            buf = fh.read(chunk_bytes)
-            eof = not buf
-            data = carry + buf
-            if not data:
-                return
-            if eof:
-                cut = len(data)  # last line without a trailing newline still counts
-            else:
-                last_nl = data.rfind(b"\n")
-                if last_nl < 0:  # one line longer than a chunk: keep reading
-                    carry = data
+class FileChanged(OSError):
+    """The file at the path is not the one listed (replaced, or no longer a regular file)."""
+
+
+def open_listed(file: LandingFile) -> int:
+    """Open `file` for reading without following a last link and without blocking (a FIFO
+    swapped in after listing must not hang the run), and check it is still the file listed."""
+    fd = os.open(file.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (file.ino and (st.st_dev, st.st_ino) != (file.dev, file.ino)):
+            raise FileChanged(f"{file.rel} changed since it was listed")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class FileReader:
+    """Reads one landing file from byte `start` up to the size seen at listing, in segments of
+    about `chunk_bytes` cut at line ends. After iterating, `waiting` says whether an
+    unterminated last line was left for a later run (the file had not settled)."""
+
+    def __init__(self, file: LandingFile, start: int, chunk_bytes: int, max_record_bytes: int, settle_s: float) -> None:
+        self.file = file
+        self.start = start
+        self.chunk = chunk_bytes
+        self.limit = min(max_record_bytes, chunk_bytes)
+        self.settle_s = settle_s
+        self.waiting = False
+
+    def settled(self) -> bool:
+        f = self.file
+        if time.time_ns() - f.mtime_ns < self.settle_s * 1e9:
+            return False
+        try:
+            st = os.stat(f.path)
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino) == (f.size, f.mtime_ns, f.dev, f.ino)
+
+    def __iter__(self) -> Iterator[Segment]:
+        fd = open_listed(self.file)
+        with os.fdopen(fd, "rb") as fh:
+            line_no = 0
+            if self.start:
+                line_no = count_lines_before(fh, self.start)
+                fh.seek(self.start)
+            yield from self._segments(fh, line_no)
+
+    def _segments(self, fh: object, line_no: int) -> Iterator[Segment]:
+        readinto = fh.readinto  # type: ignore[attr-defined]
+        f, limit = self.file, self.limit
+        pos = read_to = self.start  # first byte not yet yielded / not yet read
+        carry = b""  # an incomplete line starting at `pos` (at most `limit` bytes)
+        long: int | None = None  # an over-long line starting at `pos`: its length so far
+        prefix = last = b""  # its first bytes, and the last byte of it read so far
+        while (want := min(self.chunk, f.size - read_to)) > 0:
+            # The block is read behind the carried partial line: the chunk is never copied.
+            block = bytearray(len(carry) + want)
+            block[: len(carry)] = carry
+            got = readinto(memoryview(block)[len(carry) :])
+            if not got:
+                break  # the file shrank since listing
+            read_to += got
+            begin, end = 0, len(carry) + got
+            carry = b""
+            if long is not None:
+                nl = block.find(b"\n", 0, end)
+                if nl < 0:
+                    long += got
+                    last = bytes(block[end - 1 : end])
                     continue
-                cut = last_nl + 1
-            body, carry = data[:cut], data[cut:]
-            lines = _split_lines(body, pos, line_no)
-            line_no += lines.num_rows
-            yield Segment(file, pos, pos + cut, lines)
-            pos += cut
-            if eof:
-                return
+                cr = (bytes(block[nl - 1 : nl]) if nl else last) == b"\r"
+                seg = self._oversized_segment(pos, line_no, long + nl + 1, prefix, 1 + cr)
+                yield seg
+                line_no, pos, long, begin = line_no + 1, seg.end, None, nl + 1
+            last_nl = block.rfind(b"\n", begin, end)
+            if last_nl >= 0:
+                seg = _segment(f, memoryview(block)[begin : last_nl + 1], pos, line_no, limit)
+                line_no += seg.lines.num_rows + len(seg.oversized)
+                pos = seg.end
+                yield seg
+                begin = last_nl + 1
+            carry = bytes(block[begin:end])
+            if len(carry) > limit:  # the line at `pos` is too long: stream past it from here
+                long, prefix, last, carry = len(carry), carry[:PREFIX_BYTES], carry[-1:], b""
+        # All bytes seen at listing are read; what is left is a last line without a newline.
+        if long is None and not carry:
+            return
+        if read_to < f.size or not self.settled():
+            self.waiting = True
+            return
+        if long is not None:
+            yield self._oversized_segment(pos, line_no, long, prefix, 0)
+        else:
+            yield _segment(f, memoryview(carry), pos, line_no, limit)
+
+    def _oversized_segment(self, pos: int, line_no: int, nbytes: int, prefix: bytes, terminator: int) -> Segment:
+        """The over-long line at `pos`: `nbytes` consumed, of which `terminator` are its `\r\n`."""
+        over = Oversized(line_no + 1, pos, nbytes - terminator, prefix.decode("utf-8", errors="replace"))
+        return Segment(self.file, pos, pos + nbytes, _empty_lines(), [over])
 
 
-def _split_lines(body: bytes, base_offset: int, base_line: int) -> pa.Table:
+def read_segments(
+    file: LandingFile, start: int, chunk_bytes: int, max_record_bytes: int | None = None, settle_s: float = 0.0
+) -> Iterator[Segment]:
+    """`FileReader` as a plain iterator (no view of `waiting`)."""
+    yield from FileReader(file, start, chunk_bytes, max_record_bytes or chunk_bytes, settle_s)
+
+
+def _empty_lines() -> pa.Table:
+    return pa.table(
+        {
+            "position": pa.array([], pa.int64()),
+            "offset": pa.array([], pa.int64()),
+            "line": pa.array([], pa.large_string()),
+        }
+    )
+
+
+def _segment(file: LandingFile, body: memoryview, base_offset: int, base_line: int, limit: int) -> Segment:
+    lines = _split_lines(body, base_offset, base_line)
+    seg = Segment(file, base_offset, base_offset + len(body), lines)
+    if lines.num_rows == 0:
+        return seg
+    # A complete line can still be longer than the limit when the chunk is larger.
+    offsets = lines.column("offset").to_numpy() - base_offset
+    ends = np.append(offsets[1:], len(body))
+    buf = np.frombuffer(body, dtype=np.uint8)
+    content = ends - offsets
+    nl = content > 0
+    nl[nl] = buf[ends[nl] - 1] == 10
+    content = content - nl
+    cr = content > 0
+    cr[cr] &= nl[cr]
+    cr[cr] = buf[offsets[cr] + content[cr] - 1] == 13
+    content = content - cr
+    long = np.flatnonzero(content > limit)
+    if len(long):
+        keep = np.ones(lines.num_rows, dtype=bool)
+        keep[long] = False
+        seg.oversized = [
+            Oversized(
+                int(base_line + i + 1),
+                int(base_offset + offsets[i]),
+                int(content[i]),
+                bytes(body[offsets[i] : offsets[i] + PREFIX_BYTES]).decode("utf-8", errors="replace"),
+            )
+            for i in long
+        ]
+        seg.lines = lines.filter(pa.array(keep))
+    return seg
+
+
+def _split_lines(body: memoryview, base_offset: int, base_line: int) -> pa.Table:
     """Split a block into lines without copying it or making a Python object per line.
 
     Each value keeps its line terminator ('\n' or '\r\n'): JSON allows trailing whitespace,
-    and the parser trims it; this lets the Arrow array point straight into `body`.
+    and the parser ignores it; this lets the Arrow array point straight into `body`.
     """
     buf = np.frombuffer(body, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
@@ -136,12 +410,12 @@ def _split_lines(body: bytes, base_offset: int, base_line: int) -> pa.Table:
 INVALID_UTF8 = "\x00invalid-utf8\x00"
 
 
-def _repair_utf8(raw: bytes, offsets: np.ndarray) -> pa.Array:
+def _repair_utf8(raw: memoryview, offsets: np.ndarray) -> pa.Array:
     # Rare path: a line with bytes that are not UTF-8. Decode it with replacement characters
     # and mark it, so the parser quarantines it with the honest reason.
     out = []
     for i in range(len(offsets) - 1):
-        b = raw[offsets[i] : offsets[i + 1]]
+        b = bytes(raw[offsets[i] : offsets[i + 1]])
         try:
             out.append(b.decode("utf-8"))
         except UnicodeDecodeError:
