@@ -68,4 +68,4 @@ def test_cdc_envelope_lifts_table_and_sequence() -> None:
     missing_seq = '{"op":"u","after":{"id":"u1"},"source":{"table":"users"},"ts_ms":1700000000000}'
     good, bad = _parse("cdc_changes", [line, missing_seq])
     assert good[0]["source_table"] == "users" and good[0]["seq"] == 42
-    assert bad[0]["reason"] == "missing or invalid required field 'source.seq'"
+    assert bad[0]["reason"] == "missing required field 'source.seq'"

@@ -143,7 +143,8 @@ class FileIngestor:
                 except BaseException as exc:  # a Rust panic (pyo3 PanicException) is a BaseException
                     counts.error = describe(exc)
                     failed.append(source)
-                    log.error("ingest of %s failed: %s", source, counts.error, exc_info=True)
+                    # One line in the log (the CLI shows the run's error); the traceback with --debug.
+                    log.debug("ingest of %s failed", source, exc_info=True)
                 report.details.setdefault("sources", {})[source] = counts.to_dict()
         finally:
             con.close()

@@ -40,7 +40,7 @@ from lakehouse.exceptions import InputError
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".ndjson", ".json", ".jsonl")
-PREFIX_BYTES = 4096  # how much of an over-long record is kept for quarantine
+PREFIX_BYTES = 4096  # how much of an over-long record is kept for quarantine (at most the limit)
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,7 @@ class FileReader:
         self.start = start
         self.chunk = chunk_bytes
         self.limit = min(max_record_bytes, chunk_bytes)
+        self.prefix = min(PREFIX_BYTES, self.limit)  # what an over-long record keeps for quarantine
         self.settle_s = settle_s
         self.waiting = False
 
@@ -292,6 +293,8 @@ class FileReader:
             carry = b""
             if long is not None:
                 nl = block.find(b"\n", 0, end)
+                if len(prefix) < self.prefix:
+                    prefix += bytes(block[: min(self.prefix - len(prefix), end if nl < 0 else nl)])
                 if nl < 0:
                     long += got
                     last = bytes(block[end - 1 : end])
@@ -309,7 +312,7 @@ class FileReader:
                 begin = last_nl + 1
             carry = bytes(block[begin:end])
             if len(carry) > limit:  # the line at `pos` is too long: stream past it from here
-                long, prefix, last, carry = len(carry), carry[:PREFIX_BYTES], carry[-1:], b""
+                long, prefix, last, carry = len(carry), carry[: self.prefix], carry[-1:], b""
         # All bytes seen at listing are read; what is left is a last line without a newline.
         if long is None and not carry:
             return
@@ -345,6 +348,7 @@ def _empty_lines() -> pa.Table:
 
 
 def _segment(file: LandingFile, body: memoryview, base_offset: int, base_line: int, limit: int) -> Segment:
+    prefix = min(PREFIX_BYTES, limit)
     lines = _split_lines(body, base_offset, base_line)
     seg = Segment(file, base_offset, base_offset + len(body), lines)
     if lines.num_rows == 0:
@@ -370,7 +374,7 @@ def _segment(file: LandingFile, body: memoryview, base_offset: int, base_line: i
                 int(base_line + i + 1),
                 int(base_offset + offsets[i]),
                 int(content[i]),
-                bytes(body[offsets[i] : offsets[i] + PREFIX_BYTES]).decode("utf-8", errors="replace"),
+                bytes(body[offsets[i] : offsets[i] + min(prefix, int(content[i]))]).decode("utf-8", errors="replace"),
             )
             for i in long
         ]
