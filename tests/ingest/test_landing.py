@@ -19,7 +19,7 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.service import Lakehouse
 
-from support import lake_env, land, make_settings
+from support import lake_env, land
 
 REC = {"user_id": "u1", "event_type": "click", "timestamp": "2026-03-01T00:00:00Z"}
 
