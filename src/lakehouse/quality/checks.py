@@ -5,6 +5,11 @@ A silver model names its expectations inside its SQL (`THEN 'event_type_in_set' 
 `is_valid = false`, so bad rows are flagged, never dropped. After a run every expectation is
 counted over the whole table, plus a uniqueness check on each deduplicated table's key, and
 the results go to the metadata store (shown by `GET /tables/{name}`).
+
+One check is built in for every model, silver and gold: `doubles_finite` counts the rows
+written whose floating-point columns hold NaN or an infinity (NULL is fine). Bronze holds
+only finite doubles (the contract); a non-finite value in a later layer is an arithmetic
+overflow or a division that a model should have guarded.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from lakehouse.pipeline.engine import Engine
 from lakehouse.pipeline.registry import Model, load_models
 from lakehouse.storage.delta import DeltaStore
 
 _EXPECTATION = re.compile(r"THEN\s+'([a-z0-9_]+)'\s+END", re.IGNORECASE)
+FINITE = "doubles_finite"
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,8 @@ def run_checks(
         fqn = model.table.fqn
         before = (since or {}).get(fqn)
         key = model.options.get("key") if model.kind == "unique_key" and before is None else None
-        if not names and not key:
+        doubles = _double_columns(store, model)
+        if not names and not key and not doubles:
             continue
         if before is None:
             engine.bind_files(model.table)
@@ -75,4 +84,17 @@ def run_checks(
         if key:
             dupes = engine.scalar(f"SELECT count(*) - count(DISTINCT {key}) FROM {fqn}")
             out.append(CheckResult(fqn, f"{key}_unique", dupes == 0, dupes))
+        if doubles:
+            finite = " AND ".join(f"isfinite({_q(c)})" for c in doubles)
+            bad = engine.scalar(f"SELECT count(*) FILTER (WHERE NOT ({finite})) FROM {fqn}")
+            out.append(CheckResult(fqn, FINITE, bad == 0, bad))
     return out
+
+
+def _double_columns(store: DeltaStore, model: Model) -> list[str]:
+    schema = pa.schema(store.open(model.table).schema().to_arrow())
+    return [f.name for f in schema if pa.types.is_floating(f.type)]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -24,6 +24,8 @@ FROM (
         *,
         list_filter([
             CASE WHEN amount < 0 THEN 'amount_not_negative' END,
+            -- Bronze amounts are finite but may be near 1.8e308: summing two overflows to inf.
+            CASE WHEN amount >= 1e12 THEN 'amount_in_range' END,
             CASE WHEN status IS NULL OR status NOT IN ('completed', 'failed', 'refunded') THEN 'status_in_set' END,
             CASE WHEN trim(user_id) = '' THEN 'user_id_not_blank' END
         ], lambda x: x IS NOT NULL) AS quality_issues
