@@ -258,8 +258,9 @@ class FileIngestor:
         def keep_and_label(t: pa.Table, floor: np.ndarray) -> tuple[pa.Table, pa.Array, pa.Array]:
             idx = t.column("position").to_numpy()
             keep = offsets[idx] >= floor[file_idx[idx]]
-            t = t.filter(pa.array(keep))
-            idx = idx[keep]
+            if not keep.all():  # rows an earlier run committed (a resumed file): rare
+                t = t.filter(pa.array(keep))
+                idx = idx[keep]
             # file path per row through a dictionary: no Python string per row
             paths = pa.DictionaryArray.from_arrays(pa.array(file_idx[idx]), rels).cast(pa.string())
             labels = pc.binary_join_element_wise(paths, pa.array(line_no[idx]).cast(pa.string()), ":")

@@ -103,9 +103,14 @@ class _FieldSql:
         raise ValueError(f"unknown field kind {f.kind!r}")
 
     @property
-    def problem(self) -> str:
+    def problem_expr(self) -> str:
         """Present but not valid (JSON fields are always valid)."""
         return "false" if self.f.kind == "json" else f"({self.present} AND {self.col} IS NULL)"
+
+    @property
+    def problem(self) -> str:
+        """The flag column holding `problem_expr`, computed once per row."""
+        return "false" if self.f.kind == "json" else self.col.replace("_v", "_p")
 
     def what(self) -> str:
         """SQL text: why the present value is not valid ('is not a valid integer', ...)."""
@@ -199,6 +204,7 @@ class RecordParser:
         in_json = " OR ".join(f"({_nested_check(fs.col, fs.ty)})" for fs in json_fields) or "false"
         problems = " OR ".join(fs.problem for fs in every if fs.f.kind != "json") or "false"
         values = ", ".join(f"{fs.value()} AS {fs.col}" for fs in every)
+        flags = ", ".join(f"{fs.problem_expr} AS {fs.problem}" for fs in every if fs.f.kind != "json") or "NULL AS _p0"
         select_fields = ", ".join(f"{fs.col} AS {_q(fs.f.name)}" for fs in every)
         return f"""
 WITH p AS (
@@ -213,15 +219,19 @@ WITH p AS (
     FROM t
 ), v AS (
     SELECT *, {values} FROM u
+), f AS (
+    SELECT *, {flags}, len(k) <> {n_known} AS extra_keys FROM v
+), g AS (
+    SELECT *, {any_optional} AS any_optional FROM f
 ), c AS (
     SELECT *, CASE {' '.join(reasons)} ELSE NULL END AS reason,
-        oj IS NOT NULL AND (len(k) <> {n_known} OR {any_optional}) AS rescue
-    FROM v
+        oj IS NOT NULL AND (extra_keys OR any_optional) AS rescue
+    FROM g
 ), w AS (
     SELECT *,
         -- Lines the fast reader cannot vouch for get the exact check (strict.py).
         j IS NOT NULL AND (suspect OR NOT obj OR (oj IS NOT NULL AND (
-            len(k) <> {n_known} OR {problems} OR {in_json}
+            extra_keys OR {problems} OR {in_json}
         ))) AS needs_check
     FROM c
 )
@@ -230,7 +240,7 @@ SELECT position, reason,
     CASE WHEN needs_check THEN line END AS check_line,
     {select_fields},
     CASE WHEN reason IS NULL AND rescue THEN json_merge_patch(oj, {patch})::VARCHAR END AS _rescued_data,
-    CASE WHEN reason IS NULL AND rescue AND ({any_optional}) THEN concat_ws('; ', {rescue_why or 'NULL'}) END
+    CASE WHEN reason IS NULL AND any_optional THEN concat_ws('; ', {rescue_why or 'NULL'}) END
         AS _rescue_reason
 FROM w
 """

@@ -22,6 +22,8 @@ were concatenated (`cat a.ndjson b.ndjson`); a BOM anywhere else is not JSON whi
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,16 +93,34 @@ def _scan_chunk(arr: pa.Array) -> Scan:
         obj[i] = rest[:1] == b"{"
     suspect = np.zeros(n, dtype=bool)
     if n and len(data):
-        lo, hi = int(offsets[0]), int(offsets[-1])
-        # '}' and ']' both become 0x7D with the 0x20 bit set, and no other byte does.
-        closers = np.flatnonzero((data[lo:hi] | 0x20) == 0x7D) + lo
-        if len(closers):
-            prev = data[np.maximum(closers - 1, 0)]
-            odd = closers[(prev == 0x2C) | _WS[prev]]  # `,}` or whitespace before a closer
-            if len(odd):
-                suspect[np.searchsorted(offsets, odd, side="right") - 1] = True
+        odd = _odd_closers(data, int(offsets[0]), int(offsets[-1]))
+        if len(odd):
+            suspect[np.searchsorted(offsets, odd, side="right") - 1] = True
     rows = np.flatnonzero(keep)
     return Scan(keep, _take_lines(arr, starts, ends, rows), suspect[rows], obj[rows])
+
+
+_PIECE = 4 << 20  # bytes per numpy pass: temporaries stay in cache, pieces run on threads
+_pool: ThreadPoolExecutor | None = None
+
+
+def _odd_closers(data: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Offsets of `}`/`]` right after a comma or whitespace in data[lo:hi]."""
+
+    def piece(a: int) -> np.ndarray:
+        b = min(a + _PIECE, hi)
+        # '}' and ']' both become 0x7D with the 0x20 bit set, and no other byte does.
+        closers = np.flatnonzero((data[a:b] | 0x20) == 0x7D) + a
+        prev = data[np.maximum(closers - 1, 0)]
+        return closers[(prev == 0x2C) | _WS[prev]]
+
+    starts = range(lo, hi, _PIECE)
+    if len(starts) == 1:
+        return piece(lo)
+    global _pool
+    if _pool is None:  # numpy releases the GIL in these loops: pieces run in parallel
+        _pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="lakehouse-scan")
+    return np.concatenate(list(_pool.map(piece, starts)))
 
 
 def _take_lines(arr: pa.Array, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> pa.Array:
@@ -170,7 +190,8 @@ def problem(text: str) -> str | None:
         return f"nested deeper than {MAX_DEPTH} levels"
     except ValueError:
         return "malformed JSON"
-    if _depth(value) > MAX_DEPTH:
+    # The depth is at most the number of openers: count them (in C) before walking.
+    if text.count("{") + text.count("[") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         return f"nested deeper than {MAX_DEPTH} levels"
     return None
 
