@@ -112,7 +112,8 @@ def _odd_closers(data: np.ndarray, lo: int, hi: int) -> np.ndarray:
         # '}' and ']' both become 0x7D with the 0x20 bit set, and no other byte does.
         closers = np.flatnonzero((data[a:b] | 0x20) == 0x7D) + a
         prev = data[np.maximum(closers - 1, 0)]
-        return closers[(prev == 0x2C) | _WS[prev]]
+        odd: np.ndarray = closers[(prev == 0x2C) | _WS[prev]]
+        return odd
 
     starts = range(lo, hi, _PIECE)
     if len(starts) == 1:
