@@ -25,14 +25,8 @@ import pyarrow.compute as pc
 
 from lakehouse.config import SOURCES, Settings
 from lakehouse.ingest.bronze import QUARANTINE, BronzeWriter, new_batch_id
-from lakehouse.ingest.landing import (
-    FileReader,
-    LandingFile,
-    Oversized,
-    Segment,
-    Skipped,
-    list_landing,
-)
+from lakehouse.ingest.landing import FileReader, LandingFile, Oversized, Segment
+from lakehouse.ingest.listing import Skipped, list_landing
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS
 from lakehouse.reports import RunReport

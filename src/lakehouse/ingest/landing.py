@@ -1,4 +1,4 @@
-"""The landing zone: NDJSON files under `<landing>/<source>/`, read in bounded chunks.
+"""Reading landing files (listed by `listing.py`) in bounded chunks cut at line ends.
 
 A file is identified by its path relative to the landing root. Progress through it is a
 byte offset that the bronze writer records in the Delta log (one application transaction
@@ -10,14 +10,8 @@ Rules (docs/ingestion.md):
   taken only once the file has settled: its mtime is older than `settle_s` and a stat after
   reading still shows the size, mtime and inode seen at listing. Until then the recorded
   offset stays before it. Only the bytes present at listing are read.
-- Writers that land atomically (write `.name` or `name.tmp`, then rename) never expose a
-  partial line: names starting with `.` or `_` (files and folders) and names ending in
-  `.tmp`/`.partial` are never read.
-- Listing never follows a directory link. A file link is followed only to a regular file
-  inside the landing zone that is not itself a landing file (it would be read twice). FIFOs,
-  devices, sockets, unreadable files, names that are not UTF-8, broken or looping links and
-  links outside are skipped, each with a warning and a reason in the run report; a FIFO is
-  never opened.
+- A file is opened without following a last link and without blocking, and must still be
+  the regular file listed (same device and inode).
 - A record longer than `max_record_bytes` is streamed past, never held: it is reported as
   `Oversized` (line, offset, length and a prefix) for quarantine.
 """
@@ -31,15 +25,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 
-from lakehouse.exceptions import InputError
-
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".ndjson", ".json", ".jsonl")
 PREFIX_BYTES = 4096  # how much of an over-long record is kept for quarantine (at most the limit)
 
 
@@ -55,18 +47,6 @@ class LandingFile:
     @property
     def app_id(self) -> str:
         return f"landing:{self.rel}"
-
-
-@dataclass(frozen=True)
-class Skipped:
-    rel: str  # printable (a name that is not UTF-8 is shown with escapes)
-    reason: str
-
-
-@dataclass
-class Listing:
-    files: list[LandingFile] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,129 +70,9 @@ class Segment:
     oversized: list[Oversized] = field(default_factory=list)
 
 
-def printable(rel: str) -> str:
-    return os.fsencode(rel).decode("utf-8", errors="backslashreplace")
-
-
-def _utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # os.scandir hands undecodable bytes over as surrogates
-        return False
-    return True
-
-
-def _ignored(name: str) -> bool:
-    return name.startswith((".", "_")) or name.endswith((".tmp", ".partial"))
-
-
-def is_landing_name(name: str) -> bool:
-    return not _ignored(name) and name.endswith(SUFFIXES)
-
-
-def list_landing(landing_root: Path, source: str) -> Listing:
-    """The source's landing files in name order, and what was skipped and why."""
-    out = Listing()
-    folder = landing_root / source
-    try:
-        st = os.lstat(folder)
-    except FileNotFoundError:
-        return out
-    if stat.S_ISLNK(st.st_mode):
-        _skip(out, source, "a link to a folder: links to folders are not followed")
-        return out
-    if not stat.S_ISDIR(st.st_mode):
-        raise InputError(f"landing path {folder} is not a directory", hint="point LAKEHOUSE_LANDING_PATH at a folder")
-    root = Path(os.path.realpath(landing_root))
-    _walk(folder, source, root, out)
-    return out
-
-
-def list_files(landing_root: Path, source: str) -> list[LandingFile]:
-    return list_landing(landing_root, source).files
-
-
-def _skip(out: Listing, rel: str, reason: str) -> None:
-    shown = printable(rel)
-    log.warning("landing %s skipped: %s", shown, reason)
-    out.skipped.append(Skipped(shown, reason))
-
-
-def _walk(folder: Path, rel_folder: str, root: Path, out: Listing) -> None:
-    try:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        _skip(out, rel_folder, f"cannot list the folder ({exc.strerror or exc})")
-        return
-    for entry in entries:
-        name = entry.name
-        rel = f"{rel_folder}/{name}"
-        if _ignored(name):
-            continue
-        if not _utf8(name):
-            _skip(out, rel, "the name is not valid UTF-8")
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            _skip(out, rel, f"cannot stat it ({exc.strerror or exc})")
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            _walk(Path(entry.path), rel, root, out)
-        elif stat.S_ISLNK(st.st_mode):
-            _link(Path(entry.path), rel, root, out)
-        elif not name.endswith(SUFFIXES):
-            continue
-        elif not stat.S_ISREG(st.st_mode):
-            _skip(out, rel, f"not a regular file ({_kind(st.st_mode)}): never opened")
-        elif not os.access(entry.path, os.R_OK):
-            _skip(out, rel, "not readable (permission denied)")
-        else:
-            out.files.append(LandingFile(Path(entry.path), rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
-
-
-def _link(path: Path, rel: str, root: Path, out: Listing) -> None:
-    try:
-        target = Path(os.path.realpath(path, strict=True))
-        st = os.stat(target)
-    except (OSError, RuntimeError) as exc:
-        _skip(out, rel, f"a broken or looping link ({getattr(exc, 'strerror', None) or exc})")
-        return
-    if stat.S_ISDIR(st.st_mode):
-        _skip(out, rel, "a link to a folder: links to folders are not followed")
-        return
-    if not path.name.endswith(SUFFIXES):
-        return
-    if not target.is_relative_to(root):
-        _skip(out, rel, "a link to a file outside the landing zone")
-        return
-    if not stat.S_ISREG(st.st_mode):
-        _skip(out, rel, f"a link to something that is not a regular file ({_kind(st.st_mode)})")
-        return
-    inside = target.relative_to(root).parts
-    if len(inside) >= 2 and all(not _ignored(p) for p in inside[:-1]) and is_landing_name(inside[-1]):
-        _skip(out, rel, f"a link to {'/'.join(inside)}, which is ingested itself")
-        return
-    if not os.access(target, os.R_OK):
-        _skip(out, rel, "not readable (permission denied)")
-        return
-    out.files.append(LandingFile(target, rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a file"
-
-
-def count_lines_before(fh: object, offset: int, chunk: int = 16 << 20) -> int:
+def count_lines_before(fh: BinaryIO, offset: int, chunk: int = 16 << 20) -> int:
     n = 0
-    read = fh.read  # type: ignore[attr-defined]
+    read = fh.read
     left = offset
     while left > 0:
         buf = read(min(chunk, left))
@@ -274,7 +134,7 @@ class FileReader:
                 fh.seek(self.start)
             yield from self._segments(fh, line_no)
 
-    def _segments(self, fh: object, line_no: int) -> Iterator[Segment]:
+    def _segments(self, fh: BinaryIO, line_no: int) -> Iterator[Segment]:
         readinto = fh.readinto  # type: ignore[attr-defined]
         f, limit = self.file, self.limit
         pos = read_to = self.start  # first byte not yet yielded / not yet read
@@ -328,13 +188,6 @@ class FileReader:
         """The over-long line at `pos`: `nbytes` consumed, of which `terminator` are its `\r\n`."""
         over = Oversized(line_no + 1, pos, nbytes - terminator, prefix.decode("utf-8", errors="replace"))
         return Segment(self.file, pos, pos + nbytes, _empty_lines(), [over])
-
-
-def read_segments(
-    file: LandingFile, start: int, chunk_bytes: int, max_record_bytes: int | None = None, settle_s: float = 0.0
-) -> Iterator[Segment]:
-    """`FileReader` as a plain iterator (no view of `waiting`)."""
-    yield from FileReader(file, start, chunk_bytes, max_record_bytes or chunk_bytes, settle_s)
 
 
 def _empty_lines() -> pa.Table:
