@@ -219,7 +219,8 @@ class FileIngestor:
         over: list[tuple[int, Oversized]] = [(i, o) for i, (seg, _) in enumerate(batch) for o in seg.oversized]
         n = lines.num_rows
         good, bad = parser.parse(
-            pa.table({"position": pa.array(np.arange(n, dtype=np.int64)), "line": lines.column("line")})
+            pa.table({"position": pa.array(np.arange(n, dtype=np.int64)), "line": lines.column("line")}),
+            skip_blank=True,  # a blank line in a file is not a record
         )
         # Row i of these arrays describes parser position i; over-long records follow the lines.
         file_idx = np.concatenate(

@@ -1,7 +1,8 @@
 """Parse NDJSON lines into typed bronze rows and quarantined rows, vectorised in DuckDB.
 
-Input is an Arrow table of (`position`, `line`), positions unique. Blank lines (JSON
-whitespace only) are not records: they are in neither output. One SQL pass reads every
+Input is an Arrow table of (`position`, `line`), positions unique. A blank line (JSON
+whitespace only) is quarantined as `blank record`, or skipped when the caller says blank
+lines are not records (landing files). One SQL pass reads every
 field with `json_transform`, asks each field's JSON type with one `json_type`, checks every
 value against the contract (`schemas.py`: type and range), and classifies each line:
 
@@ -245,10 +246,13 @@ SELECT position, reason,
 FROM w
 """
 
-    def parse(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    def parse(self, batch: pa.Table, *, skip_blank: bool = False) -> tuple[pa.Table, pa.Table]:
         """Return (good rows with `_rescued_data`, bad rows as position/raw/reason).
 
-        One query, one pass; rows keep their input order (DuckDB preserves insertion order).
+        A blank line (JSON whitespace only, or null) is a bad row with the reason
+        `blank record` — or, with `skip_blank` (landing files: a blank line is not a
+        record), in neither output. One query, one pass; rows keep their input order
+        (DuckDB preserves insertion order).
         """
         sc = strict.scan(batch.column("line"))
         positions = batch.column("position")
@@ -273,7 +277,22 @@ FROM w
         is_bad = pc.is_valid(out.column("reason"))
         bad = out.filter(is_bad).select(["position", "raw", "reason"])
         good = out.filter(pc.invert(is_bad)).drop_columns(["reason", "raw", "check_line"])
+        if not skip_blank and not sc.keep.all():
+            bad = _with_blanks(bad, batch, ~sc.keep)
         return good, bad
+
+
+def _with_blanks(bad: pa.Table, batch: pa.Table, blank: np.ndarray) -> pa.Table:
+    rows = batch.filter(pa.array(blank))
+    line = pc.utf8_rtrim(pc.fill_null(rows.column("line"), ""), characters="\r\n")
+    extra = pa.table(
+        {
+            "position": rows.column("position").cast(bad.schema.field("position").type),
+            "raw": line.cast(bad.schema.field("raw").type),
+            "reason": pa.array(["blank record"] * rows.num_rows, bad.schema.field("reason").type),
+        }
+    )
+    return pa.concat_tables([bad, extra]).sort_by("position")
 
 
 def _recheck(out: pa.Table) -> pa.Table:
@@ -299,5 +318,5 @@ def _recheck(out: pa.Table) -> pa.Table:
 
 
 def blank_lines(lines: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """True where a line is blank (JSON whitespace only, or null): not a record to the parser."""
+    """True where a line is blank (JSON whitespace only after an optional BOM, or null)."""
     return ~strict.scan(lines).keep
