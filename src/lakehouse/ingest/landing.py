@@ -18,7 +18,6 @@ Rules (docs/ingestion.md):
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import time
@@ -29,8 +28,6 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
-
-log = logging.getLogger(__name__)
 
 PREFIX_BYTES = 4096  # how much of an over-long record is kept for quarantine (at most the limit)
 
