@@ -178,3 +178,32 @@ def test_hidden_folders_are_not_read_and_files_in_plain_subfolders_are(lh: Lakeh
     labels = lh.store.dataset("bronze.app_events").to_table(columns=["_source"]).column("_source")
     assert pc.any(pc.equal(labels, "app_events/2026/03/01/x.ndjson:1")).as_py()
     assert report.details["received"] == 2
+
+
+def test_a_file_replaced_between_listing_and_reading_is_skipped_not_misread(
+    lh: Lakehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse.ingest import files, listing
+
+    s = lh.settings
+    land(s, "app_events", "a.ndjson", [ev(1)])
+    path = land(s, "app_events", "b.ndjson", [ev(2)])
+    real = listing.list_landing
+
+    def racing(root: Path, source: str) -> listing.Listing:
+        out = real(root, source)
+        if source == "app_events":  # another writer renames a new version over b.ndjson now
+            tmp = path.with_name(".b.new")
+            tmp.write_text(json.dumps(ev(3)) + "\n" + json.dumps(ev(4)) + "\n")
+            tmp.replace(path)
+        return out
+
+    monkeypatch.setattr(files, "list_landing", racing)
+    report = lh.ingest(sources=["app_events"])
+    assert bronze_ids(lh, "app_events", "event_id") == ["e1"]
+    assert skipped(report.details, "app_events") == {
+        "app_events/b.ndjson": "cannot read it (app_events/b.ndjson changed since it was listed)"
+    }
+    monkeypatch.setattr(files, "list_landing", real)
+    lh.ingest(sources=["app_events"])  # the next run reads the file as it is now
+    assert bronze_ids(lh, "app_events", "event_id") == ["e1", "e3", "e4"]
