@@ -42,6 +42,8 @@ _INTS = "('BIGINT', 'UBIGINT')"
 _NUMS = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 # A NaN/Infinity literal inside nested JSON text (minified by the reader: no spaces).
 _NONFINITE_TOKEN = r"(^|[:,\[])-?(?i:nan|inf)"
+# ... or a `{` past the first character: an object inside the JSON field (its keys unseen).
+_NESTED = _NONFINITE_TOKEN + r"|.\{"
 _SCAN_ROWS = 32_768
 
 
@@ -137,16 +139,13 @@ class _FieldSql:
 
 def _nested_check(text: str, ty: str) -> str:
     """SQL: the JSON field's text (minified by the reader) needs the exact check — a
-    `nan`/`inf` token, repeated keys at its top, an object deeper down, or too many openers.
-    Costly tests run (CASE) only where a cheap one says they can matter."""
+    `nan`/`inf` token or an object below its top (one regex pass), repeated keys at its top,
+    or too many openers. Costly tests run (CASE) only where a cheap one says they can matter."""
     openers = f"length({text}) - length(replace(replace({text}, '{{', ''), '[', ''))"
     return f"""CASE
-        WHEN {ty} = 'OBJECT' THEN contains(right({text}, -1), '{{')
-            OR CASE WHEN contains({text}, ',') THEN len(json_keys({text})) <> len(list_distinct(json_keys({text}))) ELSE false END
-            OR regexp_matches({text}, {_lit(_NONFINITE_TOKEN)})
-            OR CASE WHEN length({text}) > {2 * MAX_DEPTH - 2} THEN {openers} > {MAX_DEPTH - 1} ELSE false END
-        WHEN {ty} = 'ARRAY' THEN contains({text}, '{{')
-            OR regexp_matches({text}, {_lit(_NONFINITE_TOKEN)})
+        WHEN {ty} IN ('OBJECT', 'ARRAY') THEN regexp_matches({text}, {_lit(_NESTED)})
+            OR CASE WHEN {ty} = 'OBJECT' AND contains({text}, ',')
+                THEN len(json_keys({text})) <> list_unique(json_keys({text})) ELSE false END
             OR CASE WHEN length({text}) > {2 * MAX_DEPTH - 2} THEN {openers} > {MAX_DEPTH - 1} ELSE false END
         WHEN {ty} = 'DOUBLE' THEN NOT coalesce(isfinite(TRY_CAST({text} AS DOUBLE)), false)
         ELSE false END"""
