@@ -13,6 +13,7 @@ its markers (the quarantine-first protocol makes a half-done commit safe to redo
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -256,10 +257,7 @@ class FileIngestor:
             if not keep.all():  # rows an earlier run committed (a resumed file): rare
                 t = t.filter(pa.array(keep))
                 idx = idx[keep]
-            # file path per row through a dictionary: no Python string per row
-            paths = pa.DictionaryArray.from_arrays(pa.array(file_idx[idx]), rels).cast(pa.string())
-            labels = pc.binary_join_element_wise(paths, pa.array(line_no[idx]).cast(pa.string()), ":")
-            return t, labels, pa.array(line_no[idx])
+            return t, _labels(file_idx[idx], line_no[idx], rels), pa.array(line_no[idx])
 
         good, good_labels, _ = keep_and_label(good, bronze_from)
         bad, bad_labels, bad_lines = keep_and_label(bad, quarantine_from)
@@ -281,3 +279,18 @@ class FileIngestor:
         for _, p in batch:  # later batches of the same file start where this one ended
             p.bronze_at = p.quarantine_at = ends[p.file.app_id]
         return received, result.bronze_rows, result.quarantined_rows
+
+
+def _labels(file_idx: np.ndarray, line_no: np.ndarray, rels: pa.Array) -> pa.Array | pa.ChunkedArray:
+    """`<file>:<line>` per row, without a Python string per row."""
+    numbers = pa.array(line_no).cast(pa.string())
+    if len(file_idx) and np.all(file_idx[1:] >= file_idx[:-1]):  # rows in file order: one prefix per file
+        bounds = np.searchsorted(file_idx, np.arange(len(rels) + 1))
+        parts = [
+            pc.binary_join_element_wise(pa.scalar(f"{rels[i].as_py()}:"), numbers.slice(a, b - a), "")
+            for i, (a, b) in enumerate(itertools.pairwise(bounds))
+            if b > a
+        ]
+        return pa.chunked_array(parts, pa.string())
+    paths = pa.DictionaryArray.from_arrays(pa.array(file_idx), rels).cast(pa.string())
+    return pc.binary_join_element_wise(paths, numbers, ":")
