@@ -2,9 +2,9 @@
 
 Input is an Arrow table of (`position`, `line`), positions unique. A blank line (JSON
 whitespace only) is quarantined as `blank record`, or skipped when the caller says blank
-lines are not records (landing files). One SQL pass reads every
-field with `json_transform`, asks each field's JSON type with one `json_type`, checks every
-value against the contract (`schemas.py`: type and range), and classifies each line:
+lines are not records (landing files). One SQL pass reads every field with
+`json_transform`, asks each field's JSON type with one `json_type`, checks every value
+against the contract (`schemas.py`: type and range), and classifies each line:
 
 - not strict JSON, not an object, a missing or invalid required field -> quarantine, with
   the reason;
