@@ -184,3 +184,31 @@ def test_the_cli_names_the_failed_source_in_one_line_and_exits_1(tmp_path: Path)
     for s in SOURCES:
         if s != "clickstream":
             assert lh.store.dataset(f"bronze.{s}").count_rows() == 2, s
+
+
+def test_bronze_refuses_out_of_range_rows_it_is_handed_instead_of_writing_them(lh: Lakehouse) -> None:
+    """The writer's own guard: should a parser ever let a pill through, Delta never sees it."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from lakehouse.ingest.bronze import BronzeWriter
+
+    def rows(ts: datetime, latency: float) -> pa.Table:
+        return pa.table({
+            "log_id": ["l1"], "timestamp": pa.array([ts], pa.timestamp("us", tz="UTC")), "service": [None],
+            "endpoint": ["/x"], "method": [None], "status_code": pa.array([200], pa.int32()), "latency_ms": [latency],
+            "user_id": [None], "trace_id": [None], "level": [None], "_rescued_data": [None], "_rescue_reason": [None],
+        })
+
+    empty = pa.table({"position": pa.array([], pa.int64()), "raw": pa.array([], pa.large_string()),
+                      "reason": pa.array([], pa.string())})
+    writer = BronzeWriter(lh.store)
+    for bad in (rows(datetime(2262, 4, 12, tzinfo=UTC), 1.0), rows(datetime(1800, 1, 1, tzinfo=UTC), 1.0),
+                rows(datetime(2026, 1, 1, tzinfo=UTC), float("inf")), rows(datetime(2026, 1, 1, tzinfo=UTC), float("nan"))):
+        with pytest.raises(LakehouseError, match="nothing of this batch was written"):
+            writer.write("service_logs", bad, pa.array(["f:1"]), empty, pa.array([], pa.string()), txns={"t": 1})
+    assert not lh.store.exists("bronze.service_logs")
+    writer.write("service_logs", rows(datetime(2199, 12, 31, tzinfo=UTC), 1.0), pa.array(["f:1"]), empty,
+                 pa.array([], pa.string()), txns={"t": 1})
+    assert lh.store.dataset("bronze.service_logs").count_rows() == 1
