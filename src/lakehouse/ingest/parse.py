@@ -45,6 +45,9 @@ _NONFINITE_TOKEN = r"(^|[:,\[])-?(?i:nan|inf)"
 # ... or a `{` past the first character: an object inside the JSON field (its keys unseen).
 _NESTED = _NONFINITE_TOKEN + r"|.\{"
 _SCAN_ROWS = 32_768
+# Good rows between bad ones are kept as zero-copy slices when there are few: the Delta
+# writer pays per Arrow batch, so past this many a filter (one copy) is cheaper.
+_MAX_SLICES = 32
 
 
 def _q(name: str) -> str:
@@ -273,12 +276,24 @@ FROM w
         finally:
             self.con.unregister("batch")
         out = _recheck(out)
-        is_bad = pc.is_valid(out.column("reason"))
-        bad = out.filter(is_bad).select(["position", "raw", "reason"])
-        good = out.filter(pc.invert(is_bad)).drop_columns(["reason", "raw", "check_line"])
+        is_bad = np.asarray(pc.is_valid(out.column("reason")))
+        bad = out.select(["position", "raw", "reason"]).filter(pa.array(is_bad))
+        good = _without(out.drop_columns(["reason", "raw", "check_line"]), is_bad)
         if not skip_blank and not sc.keep.all():
             bad = _with_blanks(bad, batch, ~sc.keep)
         return good, bad
+
+
+def _without(t: pa.Table, drop: np.ndarray) -> pa.Table:
+    """`t` without the rows marked in `drop`: the slices between them when they are few
+    (no copy), else one filter."""
+    if not drop.any():
+        return t
+    edges = np.flatnonzero(np.diff(np.concatenate(([True], drop, [True])).astype(np.int8)))
+    runs = edges.reshape(-1, 2)  # [start, end) of each run of kept rows
+    if len(runs) > _MAX_SLICES:
+        return t.filter(pa.array(~drop))
+    return pa.concat_tables([t.slice(a, b - a) for a, b in runs]) if len(runs) else t.slice(0, 0)
 
 
 def _with_blanks(bad: pa.Table, batch: pa.Table, blank: np.ndarray) -> pa.Table:

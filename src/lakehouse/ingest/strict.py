@@ -45,7 +45,7 @@ class Scan:
     whitespace is `{`)."""
 
     keep: np.ndarray
-    lines: pa.Array
+    lines: pa.Array | pa.ChunkedArray
     suspect: np.ndarray
     obj: np.ndarray
 
@@ -59,7 +59,7 @@ def scan(lines: pa.Array | pa.ChunkedArray) -> Scan:
         return parts[0]
     return Scan(
         keep=np.concatenate([p.keep for p in parts]),
-        lines=pa.concat_arrays([p.lines for p in parts]),
+        lines=pa.chunked_array([p.lines for p in parts], pa.large_string()),  # never copied
         suspect=np.concatenate([p.suspect for p in parts]),
         obj=np.concatenate([p.obj for p in parts]),
     )
