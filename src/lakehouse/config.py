@@ -268,6 +268,12 @@ class Settings(BaseSettings):
     # Ingestion reads landing files in chunks of this many bytes: memory is bounded by it,
     # not by the size of a file or of the landing zone.
     ingest_chunk_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # A landing file's last line without a newline is taken only once the file has not
+    # changed for this long: a live writer may be in the middle of it (docs/ingestion.md).
+    ingest_settle_s: float = Field(default=60.0, ge=0)
+    # A longer record is quarantined with a prefix of it, streamed past without holding it;
+    # the limit used is at most ingest_chunk_bytes.
+    ingest_max_record_bytes: int = Field(default=1024 * 1024, ge=1024)
     duckdb_threads: int | None = Field(default=None, ge=1)
     duckdb_memory_limit: str = "4GB"
     compression: Literal["snappy", "zstd", "gzip", "lz4", "uncompressed"] = "snappy"

@@ -23,7 +23,7 @@ from lakehouse.access import AccessService, Principal
 from lakehouse.catalog.service import CatalogService
 from lakehouse.config import SOURCES, Settings
 from lakehouse.contract import LAYERS, Layer, TableId, resolve, tables_in
-from lakehouse.exceptions import InputError, TransformError
+from lakehouse.exceptions import InputError, LakehouseError, TransformError
 from lakehouse.metadata.store import MetadataStore
 from lakehouse.query.service import QueryService
 from lakehouse.query.text import duckdb_text as values_as_text
@@ -172,7 +172,13 @@ class Lakehouse:
             report = ingestor.run(sources, progress=progress, follow=follow)
         else:
             raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
-        return self._finish(report)
+        self._finish(report)
+        if report.status == "failed":  # some sources failed; the others ran and are in the report
+            raise LakehouseError(
+                report.error or "ingest failed",
+                hint=f"the other sources were ingested; the run report in {self.settings.logs_path} has the details",
+            )
+        return report
 
     # -- transform ----------------------------------------------------------------------------
     def transform(

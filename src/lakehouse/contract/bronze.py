@@ -14,6 +14,7 @@ RETENTION_DAYS = 7  # the seed's bronze retention
 
 META: tuple[Column, ...] = (
     c("_rescued_data", "json", "Fields the contract does not know, or optional fields of the wrong type, as sent (JSON object)."),
+    c("_rescue_reason", "string", "Why optional fields were nulled into _rescued_data (null: none were)."),
     c("_ingested_at", "timestamp", "When the row was ingested (UTC)."),
     c("_source", "string", "Where the record came from: landing file:line, or topic/partition/offset."),
     c("_batch_id", "string", "The ingest commit that wrote the row."),
