@@ -10,8 +10,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakehouse.service import Lakehouse
 from lakehouse.contract import tables_in
+from lakehouse.service import Lakehouse
 
 from support import land
 
