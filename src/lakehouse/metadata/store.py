@@ -7,6 +7,7 @@ default catalog entries once. Objects returned are detached snapshots (safe acro
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, String, cast, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -61,6 +63,9 @@ def _sqlite_manual_transactions(dbapi_conn: Any, record: Any) -> None:
     dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN itself
 
 
+_MIGRATING = threading.Lock()
+
+
 class MetadataStore:
     """Catalog entries, lineage edges, runs, quality results, API keys and the audit trail."""
 
@@ -98,6 +103,11 @@ class MetadataStore:
         with self.engine.connect() as conn:  # the common case, without taking a write lock
             if MigrationContext.configure(conn).get_current_revision() == head:
                 return
+        # Alembic's migration context is process-global: one migration at a time per process.
+        with _MIGRATING:
+            self._upgrade(cfg, head)
+
+    def _upgrade(self, cfg: Config, head: str | None) -> None:
         engine, own = self.engine, False
         url = engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -106,6 +116,9 @@ class MetadataStore:
             event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         try:
             with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Another process migrating the same database waits here, then sees the head.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
                 if MigrationContext.configure(conn).get_current_revision() == head:
                     return  # another process migrated while this one waited for the lock
                 cfg.attributes["connection"] = conn
@@ -123,11 +136,17 @@ class MetadataStore:
 
     # -- catalog --------------------------------------------------------------------------
     def seed_defaults(self) -> None:
-        with self._session.begin() as s:
-            have = set(s.scalars(select(CatalogEntry.table_fqn)))
-            for entry in default_entries():
-                if entry.table_fqn not in have:
-                    s.add(entry)
+        """Add the contract's entries for tables the catalog does not know yet (edits stay)."""
+        for _attempt in range(3):
+            try:
+                with self._session.begin() as s:
+                    have = set(s.scalars(select(CatalogEntry.table_fqn)))
+                    for entry in default_entries():
+                        if entry.table_fqn not in have:
+                            s.add(entry)
+                return
+            except IntegrityError:  # another process seeded the same entries first: look again
+                continue
 
     def entry(self, fqn: str) -> CatalogEntry | None:
         with self._session() as s:
