@@ -48,6 +48,22 @@ class ApiSettings(BaseModel):
     key_cache_s: float = Field(default=5.0, ge=0)  # how long a verified API key is trusted
 
 
+class MaintenanceSettings(BaseModel):
+    """Retention, archive and table maintenance (`lakehouse retention|archive|optimize|vacuum`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    archive_path: Path | None = None  # where retention archives expired rows (default <base>/archive)
+    archive_days: int = Field(default=365, ge=1)  # archived rows are kept this long, by event date
+    # VACUUM never removes files younger than this (Delta's own safety window is 7 days);
+    # only an explicit override on the command goes below it.
+    vacuum_min_hours: int = Field(default=168, ge=168)
+    optimize_target_mb: int = Field(default=128, ge=1)  # compacted file size
+    optimize_min_files: int = Field(default=2, ge=2)  # a partition with fewer small files is left alone
+    lock_timeout_s: float = Field(default=600.0, gt=0)  # longest wait for a table's commit lock
+    commit_attempts: int = Field(default=5, ge=1)  # tries of a maintenance commit that lost a race
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LAKEHOUSE_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
@@ -80,6 +96,7 @@ class Settings(BaseSettings):
     quality_checks: bool = True
     kafka: KafkaSettings = KafkaSettings()
     api: ApiSettings = ApiSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
 
     @classmethod
     def under(cls, root: Path, **overrides: Any) -> Settings:
@@ -110,7 +127,7 @@ class Settings(BaseSettings):
 
     @property
     def archive_path(self) -> Path:
-        return self.base_path / "archive"
+        return self.maintenance.archive_path or self.base_path / "archive"
 
     @property
     def metadata_dsn(self) -> str:
