@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,11 +25,19 @@ from lakehouse.storage.names import LAYERS, TableId, resolve, tables_in
 
 if TYPE_CHECKING:
     from lakehouse.catalog.service import Governance
+    from lakehouse.ops.results import (
+        ArchivedPart,
+        OptimizeResult,
+        RestoreResult,
+        RetentionResult,
+        VacuumResult,
+    )
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 R = TypeVar("R", RunReport, TransformResult)
+J = TypeVar("J", bound=JobResult)
 
 
 class Lakehouse:
@@ -180,6 +188,46 @@ class Lakehouse:
             return out
         finally:
             engine.close()
+
+    # -- maintenance (retention, archive, optimize, vacuum: `lakehouse.ops`) ---------------------
+    def retention(self, table: str | None = None, *, dry_run: bool = False, as_of: date | None = None) -> RetentionResult:
+        """Archive, then delete, the rows past each table's retention; then VACUUM."""
+        from lakehouse.ops import jobs
+
+        return self._record_job(jobs.retention(self.settings, self.store, table, dry_run=dry_run, as_of=as_of))
+
+    def archive_list(self, table: str) -> list[ArchivedPart]:
+        from lakehouse.ops import jobs
+
+        return jobs.archive_list(self.settings, self.store, table)
+
+    def archive_restore(self, table: str, first: date, last: date) -> RestoreResult:
+        """Put archived rows dated first..last back into the table (never twice)."""
+        from lakehouse.ops import jobs
+
+        return self._record_job(jobs.archive_restore(self.settings, self.store, table, first, last))
+
+    def optimize(self, table: str | None = None, *, include_open: bool = False, today: date | None = None) -> OptimizeResult:
+        """Compact small files (Z-order where declared), closed partitions first; checkpoint; log cleanup."""
+        from lakehouse.ops import jobs
+
+        return self._record_job(jobs.optimize(self.settings, self.store, table, include_open=include_open, today=today))
+
+    def vacuum(
+        self, table: str | None = None, *, retention_hours: int | None = None, force: bool = False,
+        dry_run: bool = False,
+    ) -> VacuumResult:
+        """Remove unreferenced files older than what the table and its downstream models still need."""
+        from lakehouse.ops import jobs
+
+        return self._record_job(jobs.vacuum(
+            self.settings, self.store, table, retention_hours=retention_hours, force=force, dry_run=dry_run,
+        ))
+
+    def _record_job(self, result: J) -> J:
+        result.write(self.settings.logs_path)
+        self._record(result)
+        return result
 
     # -- governance (catalog, lineage, runs, audit) ----------------------------------------------
     @cached_property

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lakehouse.cli import pipeline, tables
+from lakehouse.cli import maintenance, pipeline, tables
 from lakehouse.cli.render import err_console
 from lakehouse.exceptions import LakehouseError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 pipeline.register(app)
 tables.register(app)
+maintenance.register(app)
 
 _state = {"debug": False}
 

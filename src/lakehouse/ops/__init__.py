@@ -1,0 +1,1 @@
+"""Operations: retention and archive, table maintenance (optimize, vacuum)."""
