@@ -110,14 +110,17 @@ class Archive:
             return False
 
     # -- writing ----------------------------------------------------------------------------
-    def write(self, t: TableId, column: str, day: date, version: int) -> ArchivedPart:
-        """Archive the rows of `t` dated `day` as of `version`: Parquet first, manifest last."""
+    def write(
+        self, t: TableId, column: str, day: date, version: int, dataset: ds.Dataset | None = None,
+    ) -> ArchivedPart:
+        """Archive the rows of `t` dated `day` as of `version` (`dataset`: that version, opened
+        once for many days): Parquet first, manifest last."""
         folder = self.folder(t) / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         data = folder / f"part-v{version}.parquet"
         tmp = folder / f".part-v{version}.parquet.tmp"
         schema = self.store.schema(t)
-        dataset = self.store.dataset(t, version=version)
+        dataset = dataset if dataset is not None else self.store.dataset(t, version=version)
         scanner = dataset.scanner(
             columns=schema.names, filter=ds.field(column) == pa.scalar(day, pa.date32()), batch_size=BATCH_ROWS
         )

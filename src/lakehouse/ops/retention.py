@@ -68,8 +68,9 @@ def catalog_overrides(settings: Settings) -> dict[str, int | None]:
 def policy(t: TableId, overrides: dict[str, int | None]) -> TableRetention:
     spec = REGISTRY.get(t)
     days, source = spec.retention_days, "contract"
-    if overrides.get(t.fqn) is not None:
-        days, source = overrides[t.fqn], "catalog"
+    edited = overrides.get(t.fqn)
+    if edited is not None and edited != days:  # the catalog is seeded from the contract: only an edit differs
+        days, source = edited, "catalog"
     return TableRetention(table=t.fqn, retention_days=days, source=source, column=spec.retention_column)
 
 
@@ -141,7 +142,8 @@ class Retention:
         out.expired_days = [d.isoformat() for d in expired]
         if not expired:
             return
-        out.parts = [self.archive.write(t, out.column, d, snap.version) for d in expired]
+        dataset = self.store.dataset(t, version=snap.version)
+        out.parts = [self.archive.write(t, out.column, d, snap.version, dataset) for d in expired]
         out.rows_archived = sum(p.rows for p in out.parts)
         if self.store.version(t) != snap.version:  # the lock makes this impossible; never delete unarchived rows
             raise LakehouseError(f"{t} changed while it was being archived; nothing was deleted")

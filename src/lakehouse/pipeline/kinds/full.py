@@ -25,7 +25,10 @@ def rebuild(ctx: Context, model: Model, inputs: Inputs, reason: str | None = Non
     staged = ctx.validate(model, Batch(split.new, inputs.txns(model.table), split.kept))
     rows = f"SELECT * FROM {staged}" + (f" UNION ALL BY NAME {split.kept}" if split.kept else "")
     if split.frozen_before is not None:
-        reason = "; ".join(filter(None, [reason, f"rows dated before {split.frozen_before} kept (retention)"]))
+        note = "rows {} kept".format(f"dated before {split.frozen_before}" if model.spec.retention_column else
+                                     "of keys the trimmed input no longer holds") if split.kept else \
+            f"inputs retained from {split.frozen_before}"
+        reason = "; ".join(filter(None, [reason, note]))
     ctx.engine.write(
         model.table, rows, mode="overwrite",
         partition_by=model.spec.partition_by or None, txns=inputs.txns(model.table),
