@@ -195,7 +195,11 @@ class DeltaStore(DeltaMaintenance):
         if dt.metadata().configuration.get(CHANGE_FEED) != "true":
             raise HistoryUnavailableError(f"{_id(table)}: change data feed is not enabled")
         try:
-            reader = dt.load_cdf(starting_version=since + 1, ending_version=current, columns=wanted)
+            # The change type must be read too: projected away, a DELETE's rows (retention) would
+            # come back looking like appended ones.
+            reader = dt.load_cdf(
+                starting_version=since + 1, ending_version=current, columns=[*wanted, "_change_type"]
+            )
         except (DeltaError, OSError) as exc:
             raise HistoryUnavailableError(f"{_id(table)}: changes after v{since}: {exc}") from exc
         return _only_inserts(reader, wanted), current
@@ -336,17 +340,25 @@ def _quote(name: str) -> str:
 
 
 def _only_inserts(reader: pa.RecordBatchReader, columns: list[str]) -> pa.RecordBatchReader:
-    """The change feed's inserted rows, without its bookkeeping columns."""
+    """The change feed's inserted rows, without its bookkeeping columns.
+
+    A projected feed hands strings back as string views, which Arrow cannot filter yet: those
+    columns are cast to plain strings first (a cheap, vectorised copy).
+    """
     import pyarrow.compute as pc
 
     reader = pa.RecordBatchReader.from_stream(reader)  # delta-rs hands back an arro3 reader
-    out_schema = pa.schema([reader.schema.field(c) for c in columns])
+    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+    fields = [reader.schema.field(c) for c in columns]
+    out_schema = pa.schema([f.with_type(plain.get(f.type, f.type)) for f in fields])
 
     def batches() -> Iterable[pa.RecordBatch]:
         for b in reader:
+            cols = [b.column(c).cast(out_schema.field(c).type) for c in columns]
             if "_change_type" in b.schema.names:
-                b = b.filter(pc.equal(b.column("_change_type"), "insert"))
-            yield pa.RecordBatch.from_arrays([b.column(c) for c in columns], schema=out_schema)
+                mask = pc.equal(b.column("_change_type").cast(pa.string()), "insert")
+                cols = [c.filter(mask) for c in cols]
+            yield pa.RecordBatch.from_arrays(cols, schema=out_schema)
 
     return pa.RecordBatchReader.from_batches(out_schema, batches())
 

@@ -8,7 +8,9 @@ for those dates, so rebuilding them would silently shrink the table to the input
 
 - a table with an event date (`retention_column`): rows dated before the frozen date (the
   latest horizon among the model's inputs and the table itself) are kept exactly as they are;
-  only later dates are recomputed (a `partition` model skips touched dates before it);
+  only later dates are recomputed (a `partition` model skips touched dates before it); a
+  `unique_key` table (rows, not aggregates) also takes recomputed rows of earlier dates whose
+  key it does not hold yet, as its incremental runs do;
 - a `cdc_merge` table (current state from a change log, tombstones kept): rows whose key the
   trimmed log no longer mentions are kept; the log's latest change wins for the others;
 - any other table (current-state measures: silver.users, gold.user_segments) is rebuilt from
@@ -54,15 +56,20 @@ def keep(ctx: Context, model: Model, inputs: Inputs, staged: str) -> Kept:
     name = f"__recomputed_{model.table.layer}_{model.table.name}"
     if col is not None:
         kept = f"SELECT {cols} FROM {target} WHERE {quote(col)} < {literal(frozen)}"
-        new = f"SELECT {cols} FROM {staged} WHERE {quote(col)} >= {literal(frozen)}"
-        key = model.model.key if model.kind == "unique_key" else None
-        if key is not None:  # a key written before the frozen date is not written again after it
-            new += f" AND {quote(key)} NOT IN (SELECT {quote(key)} FROM ({kept}) WHERE {quote(key)} IS NOT NULL)"
+        # The model's own columns (the quality gate adds its flags after): not the declared list.
+        if model.kind == "unique_key" and model.model.key is not None:
+            # Rows are not aggregates: every recomputed row is right on its own, so only keys the
+            # kept rows already hold are left out (late rows for trimmed days stay, as an
+            # incremental run appends them).
+            key = quote(model.model.key)
+            new = f"SELECT * FROM {staged} WHERE {key} NOT IN (SELECT {key} FROM ({kept}) WHERE {key} IS NOT NULL)"
+        else:
+            new = f"SELECT * FROM {staged} WHERE {quote(col)} >= {literal(frozen)}"
         ctx.engine.bind_query(name, new)
         return Kept(name, kept, frozen)
     if model.kind == "cdc_merge" and model.model.key is not None:
         key = quote(model.model.key)
-        ctx.engine.materialize(name, f"SELECT {cols} FROM {staged}")
+        ctx.engine.materialize(name, f"SELECT * FROM {staged}")
         kept = f"SELECT {cols} FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM {name} AS s WHERE s.{key} = t.{key})"
         return Kept(name, kept, frozen)
     return Kept(staged, None, frozen)
