@@ -82,9 +82,9 @@ def vacuum_floor(settings: Settings, store: TableStore, t: TableId, now: datetim
 
 def vacuum_table(
     settings: Settings, store: TableStore, t: TableId, *, retention_hours: int | None = None,
-    force: bool = False, dry_run: bool = False,
+    force: bool = False, dry_run: bool = False, now: datetime | None = None,
 ) -> VacuumOutcome:
-    floor, reason = vacuum_floor(settings, store, t)
+    floor, reason = vacuum_floor(settings, store, t, now)
     hours = floor if retention_hours is None else retention_hours
     if hours < floor and not force:
         raise InputError(
@@ -148,7 +148,7 @@ def optimize_table(
     out.partitions_open = [v for v in open_ if v is not None] if not include_open else []
     column = snap.partition_columns[0] if snap.partition_columns else None
     target = settings.maintenance.optimize_target_mb * 1024 * 1024
-    meta = {"lakehouse.job": "optimize"}
+    meta = {"lakehouse.job": "optimize", **({"lakehouse.zorder": ",".join(spec.zorder)} if spec.zorder else {})}
     for value in [*closed, *(open_ if include_open else [])]:  # closed partitions first, today's last
         where = PartitionFilter(column, (value,)) if column and value is not None else None
         with_retries(settings, lambda where=where: store.optimize(  # type: ignore[misc]

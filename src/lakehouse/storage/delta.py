@@ -40,7 +40,7 @@ from lakehouse.storage.base import (
     TableInfo,
     Txns,
 )
-from lakehouse.storage.delta_maintenance import DeltaMaintenance, commit_props
+from lakehouse.storage.delta_maintenance import DeltaMaintenance, commit_props, feed_files_missing
 from lakehouse.storage.predicates import in_list
 
 __all__ = ["DeltaStore", "TableInfo"]
@@ -194,6 +194,9 @@ class DeltaStore(DeltaMaintenance):
             return pa.RecordBatchReader.from_batches(empty.schema, empty.to_batches()), current
         if dt.metadata().configuration.get(CHANGE_FEED) != "true":
             raise HistoryUnavailableError(f"{_id(table)}: change data feed is not enabled")
+        missing = feed_files_missing(self.path(table), since + 1, current)
+        if missing:
+            raise HistoryUnavailableError(f"{_id(table)}: changes after v{since} need {missing}, which is gone")
         try:
             # The change type must be read too: projected away, a DELETE's rows (retention) would
             # come back looking like appended ones.

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties
 from deltalake.exceptions import CommitFailedError, DeltaError
@@ -30,6 +31,28 @@ def commit_props(txns: Txns | None, metadata: Metadata | None) -> CommitProperti
         custom_metadata=dict(metadata) if metadata else None,
         app_transactions=[Transaction(app_id=k, version=int(v)) for k, v in (txns or {}).items()] or None,
     )
+
+
+def feed_files_missing(root: Path, first: int, last: int) -> str | None:
+    """The first log entry or data file versions first..last of the change feed need that is gone.
+
+    delta-rs reads the feed lazily: a file removed by VACUUM surfaces mid-stream, inside the
+    engine reading it, where it can no longer be told from any other failure. Checking the log's
+    add/cdc paths first turns it into "history unavailable" (the caller rebuilds) instead.
+    """
+    log = root / "_delta_log"
+    for v in range(first, last + 1):
+        entry = log / f"{v:020d}.json"
+        try:
+            lines = entry.read_bytes().splitlines()
+        except FileNotFoundError:
+            return f"log entry {v}"
+        for line in lines:
+            action = json.loads(line)
+            for kind in ("add", "cdc"):
+                if kind in action and not (root / unquote(action[kind]["path"])).exists():
+                    return str(action[kind]["path"])
+    return None
 
 
 class _Store(Protocol):
@@ -130,15 +153,17 @@ class DeltaMaintenance:
             self._open(t).cleanup_metadata()
 
     def commit_time(self: _Store, table: TableId | str, version: int) -> datetime | None:
-        """When `version` was committed (its commitInfo), or None when its log entry is gone."""
+        """When `version` was committed, or None when its log entry is gone: the earlier of its
+        commitInfo timestamp (what VACUUM goes by) and its log file's modification time (what log
+        cleanup goes by), so a guard built on it errs on the side of keeping history."""
         entry = self.path(table) / "_delta_log" / f"{version:020d}.json"
         try:
+            mtime = datetime.fromtimestamp(entry.stat().st_mtime, tz=UTC)
             with entry.open("rb") as f:
                 for line in f:
                     info = json.loads(line).get("commitInfo")
                     if info and isinstance(info.get("timestamp"), int | float):
-                        return datetime.fromtimestamp(info["timestamp"] / 1000, tz=UTC)
-                return datetime.fromtimestamp(entry.stat().st_mtime, tz=UTC)
+                        return min(mtime, datetime.fromtimestamp(info["timestamp"] / 1000, tz=UTC))
+            return mtime
         except FileNotFoundError:
             return None
-
