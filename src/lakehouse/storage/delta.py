@@ -256,7 +256,7 @@ class DeltaStore(DeltaMaintenance):
         if mode == "overwrite" and exists and predicate:
             options["predicate"] = predicate
         try:
-            write_deltalake(str(path), data, **options)
+            write_deltalake(self._open(t) if exists else str(path), data, **options)
         except CommitFailedError as exc:
             raise CommitConflictError(f"commit to {t.fqn} lost a race: {exc}") from exc
         return self._open(t).version()
