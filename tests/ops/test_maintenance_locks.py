@@ -58,7 +58,7 @@ def test_work_handed_to_another_thread_re_enters_and_others_wait(settings: Setti
 
 @pytest.mark.parametrize("die", [False, True])
 def test_another_process_is_kept_out_until_the_holder_releases_or_dies(settings: Settings, die: bool) -> None:
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import sys
         from lakehouse.config import Settings
         from lakehouse.contract import TableId

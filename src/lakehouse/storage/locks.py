@@ -21,8 +21,9 @@ One design for every writer:
   copies the context) re-enters too instead of deadlocking; an unrelated thread or process
   waits. A wait longer than `timeout_s` raises `LockTimeoutError` (transient) rather than
   hanging forever.
-- Lock order: a table's own lock first, then `bronze.quarantine`'s (the bronze writer commits
-  quarantine while its source's lock is held); nothing holds two other tables' locks at once.
+- Lock order: a table's own lock first, then its layer's quarantine table's (the bronze writer
+  commits `bronze.quarantine` while its source's lock is held; the quality gate commits
+  `silver.quarantine` while a model's is); nothing holds two other tables' locks at once.
 """
 
 from __future__ import annotations
