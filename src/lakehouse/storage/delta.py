@@ -262,7 +262,9 @@ class DeltaStore(DeltaMaintenance):
         return self._open(t).version()
 
     def _create_properties(self, t: TableId, extra: Mapping[str, str] | None) -> dict[str, str | None]:
-        props: dict[str, str | None] = {}
+        # Log cleanup only through `lakehouse optimize`, which defers it while a downstream model
+        # still needs the entries (delta-rs would otherwise clean up at every 100th commit).
+        props: dict[str, str | None] = {"delta.enableExpiredLogCleanup": "false"}
         if t in REGISTRY and REGISTRY.get(t).append_only:
             props[CHANGE_FEED] = "true"
         props.update(extra or {})
