@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ def _kafka_kit() -> ModuleType:
     spec = importlib.util.spec_from_file_location("kafka_kit_for_ops", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
