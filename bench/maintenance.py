@@ -1,9 +1,10 @@
 """Table maintenance benchmark: a bronze table left by streaming (many tiny appends), before and
 after `Lakehouse.optimize`.
 
-1. build (not timed): `bronze.app_events` from N appends of a few rows each (`DeltaStore.append`,
-   one commit per append, as a Kafka consumer with small batches leaves it), spread over D
-   closed days;
+1. build (not timed): `bronze.app_events` from N appends of a few rows each (one Delta commit
+   and one file per append, as a Kafka consumer with small batches leaves it), spread over D
+   closed days; the first through `DeltaStore` (creating the table as the lake does), the rest
+   with plain delta-rs appends on one open table (the same files and log, built ~3x faster);
 2. query before: a gold-style DuckDB aggregate over the whole table read the way `lakehouse
    transform` reads it (`DuckDBEngine.bind_table`: file list from the Delta log, then Parquet),
    in a fresh process each time (so the log is loaded, as a new transform run or API process
@@ -42,6 +43,7 @@ QUERY = """SELECT event_date, event_type, count(*) AS events, count(DISTINCT use
 def step_build(root: str, appends: int, rows: int, days: int) -> dict[str, Any]:
     import numpy as np
     import pyarrow as pa
+    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
     from lakehouse.contract import REGISTRY, TableId
     from lakehouse.contract.arrow import arrow_schema
@@ -50,6 +52,7 @@ def step_build(root: str, appends: int, rows: int, days: int) -> dict[str, Any]:
     t = TableId("bronze", "app_events")
     schema = arrow_schema(REGISTRY.get(t))
     store = DeltaStore(settings_for(Path(root)))
+    dt: DeltaTable | None = None
     first = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days + 1)
     rng = np.random.default_rng(7)
     types = np.array(["app_open", "page_view", "click", "scroll", "share", "purchase", "search"])
@@ -70,7 +73,13 @@ def step_build(root: str, appends: int, rows: int, days: int) -> dict[str, Any]:
             _batch_id=pa.array([f"b{k}"] * rows),
             event_date=pa.array([ts.date()] * rows, pa.date32()),
         )
-        store.append(t, pa.table(cols, schema=schema), partition_by=["event_date"], txns={"bench:stream": k + 1})
+        batch = pa.table(cols, schema=schema)
+        if dt is None:  # the first commit creates the table as the lake does (change feed on)
+            store.append(t, batch, partition_by=["event_date"], txns={"bench:stream": k + 1})
+            dt = DeltaTable(str(store.path(t)))
+        else:  # then one plain delta-rs append per batch: the same files and commits, built faster
+            write_deltalake(dt, batch, mode="append", commit_properties=CommitProperties(
+                app_transactions=[Transaction(app_id="bench:stream", version=k + 1)]))
     seconds = time.perf_counter() - t0
     info = store.info(t)
     return {"seconds": seconds, "files": info.files, "rows": info.rows, "version": info.version}
