@@ -14,6 +14,7 @@ after `Lakehouse.optimize`.
 4. query after: as in 2. Content is compared before/after (same aggregate result, same rows).
 
     .venv/bin/python bench/maintenance.py [--appends 10000] [--rows 20] [--days 10] [--repeat 3] [--keep]
+                                          [--workdir DIR [--reuse]]
 """
 
 from __future__ import annotations
@@ -99,8 +100,15 @@ def step_query(root: str) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     engine.close()
     digest = hashlib.sha256(json.dumps(result.to_pylist(), default=str).encode()).hexdigest()
-    return {"seconds": seconds, "groups": result.num_rows, "digest": digest,
+    return {"seconds": seconds, "groups": result.num_rows, "digest": digest, "rows": store.info("bronze.app_events").rows,
             "files": len(store.snapshot(TableId("bronze", "app_events")).files)}
+
+
+def step_marker(root: str) -> dict[str, Any]:
+    from lakehouse.storage.delta import DeltaStore
+
+    store = DeltaStore(settings_for(Path(root)))
+    return {"appends": store.txn_versions(TABLE, ["bench:stream"]).get("bench:stream", 0)}
 
 
 def step_optimize(root: str) -> dict[str, Any]:
@@ -129,15 +137,22 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="query runs per side (median)")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure the table already built in --workdir (e.g. by a run that was stopped)")
     args = ap.parse_args()
     print(machine_line(), flush=True)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-maintenance-", dir="/tmp"))
     root = work / "lake"
     try:
-        log(f"building {TABLE} from {args.appends:,} appends of {args.rows} rows over {args.days} days")
-        built = run_step("build", "maintenance", "step_build",
-                         {"root": str(root), "appends": args.appends, "rows": args.rows, "days": args.days}, timeout=7200)
-        log(f"built in {built.seconds:.0f} s ({built.seconds / args.appends * 1000:.1f} ms per append)")
+        if args.reuse:
+            args.appends = run_step("marker", "maintenance", "step_marker", {"root": str(root)}).result["appends"]
+            log(f"reusing {TABLE} built from {args.appends:,} appends")
+        else:
+            log(f"building {TABLE} from {args.appends:,} appends of {args.rows} rows over {args.days} days")
+            built = run_step("build", "maintenance", "step_build",
+                             {"root": str(root), "appends": args.appends, "rows": args.rows, "days": args.days},
+                             timeout=7200)
+            log(f"built in {built.seconds:.0f} s ({built.seconds / args.appends * 1000:.1f} ms per append)")
         before_s, before = _queries(root, args.repeat, "before")
         opt = run_step("optimize", "maintenance", "step_optimize", {"root": str(root)}, timeout=7200)
         after_s, after = _queries(root, args.repeat, "after")
@@ -148,7 +163,7 @@ def main() -> None:
             [f"gold query, s (median of {args.repeat})", before_s, after_s, f"{ratio:.3f}"],
             ["optimize, s", "-", opt.seconds, f"peak RSS {opt.peak_rss_mib:.0f} MiB"],
         ]
-        print(f"\n{TABLE}: {built.result['rows']:,} rows from {args.appends:,} appends, {args.days} closed days, "
+        print(f"\n{TABLE}: {before['rows']:,} rows from {args.appends:,} appends, "
               f"{opt.result['partitions']} partitions compacted + Z-ordered, log cleanup {opt.result['log_cleanup']}")
         print(table(["", "before optimize", "after optimize", "after/before"], rows))
         print(f"content unchanged (aggregate and stream marker): {'yes' if same else 'NO'}; "
