@@ -243,6 +243,22 @@ class MonitoringSettings(BaseModel):
         return {**_default_table_overrides(), **value}
 
 
+class MaintenanceSettings(BaseModel):
+    """Retention, archive and table maintenance (`lakehouse retention|archive|optimize|vacuum`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    archive_path: Path | None = None  # where retention archives expired rows (default <base>/archive)
+    archive_days: int = Field(default=365, ge=1)  # archived rows are kept this long, by event date
+    # VACUUM never removes files younger than this (Delta's own safety window is 7 days);
+    # only an explicit override on the command goes below it.
+    vacuum_min_hours: int = Field(default=168, ge=168)
+    optimize_target_mb: int = Field(default=128, ge=1)  # compacted file size
+    optimize_min_files: int = Field(default=2, ge=2)  # a partition with fewer small files is left alone
+    lock_timeout_s: float = Field(default=600.0, gt=0)  # longest wait for a table's commit lock
+    commit_attempts: int = Field(default=5, ge=1)  # tries of a maintenance commit that lost a race
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LAKEHOUSE_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
@@ -285,6 +301,9 @@ class Settings(BaseSettings):
 
     monitoring: MonitoringSettings = MonitoringSettings()
 
+
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+
     @classmethod
     def under(cls, root: Path, **overrides: Any) -> Settings:
         """Every path explicitly under `root`, so an inherited environment (BRONZE_PATH, ...)
@@ -314,7 +333,7 @@ class Settings(BaseSettings):
 
     @property
     def archive_path(self) -> Path:
-        return self.base_path / "archive"
+        return self.maintenance.archive_path or self.base_path / "archive"
 
     @property
     def metadata_dsn(self) -> str:

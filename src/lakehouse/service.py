@@ -39,6 +39,13 @@ if TYPE_CHECKING:
     from lakehouse.ops.alerts import AlertEvaluator, Evaluation
     from lakehouse.ops.health import LakehouseHealthMonitor
     from lakehouse.ops.health_report import HealthReport
+    from lakehouse.ops.results import (
+        ArchivedPart,
+        OptimizeResult,
+        RestoreResult,
+        RetentionResult,
+        VacuumResult,
+    )
     from lakehouse.ops.scheduler import Clock, Outcome, Scheduler, ScheduleStore
     from lakehouse.pipeline.backfill import BackfillResult
 
@@ -328,6 +335,41 @@ class Lakehouse:
         from lakehouse.catalog.summary import summarize
 
         return summarize(self.settings, self.store)
+
+    # -- maintenance (retention, archive, optimize, vacuum: `lakehouse.ops`) ---------------------
+    def retention(self, table: str | None = None, *, dry_run: bool = False, as_of: date | None = None) -> RetentionResult:
+        """Archive, then delete, the rows past each table's retention; then VACUUM."""
+        from lakehouse.ops import jobs
+
+        return self._finish(jobs.retention(self.settings, self.store, table, dry_run=dry_run, as_of=as_of))
+
+    def archive_list(self, table: str) -> list[ArchivedPart]:
+        from lakehouse.ops import jobs
+
+        return jobs.archive_list(self.settings, self.store, table)
+
+    def archive_restore(self, table: str, first: date, last: date) -> RestoreResult:
+        """Put archived rows dated first..last back into the table (never twice)."""
+        from lakehouse.ops import jobs
+
+        return self._finish(jobs.archive_restore(self.settings, self.store, table, first, last))
+
+    def optimize(self, table: str | None = None, *, include_open: bool = False, today: date | None = None) -> OptimizeResult:
+        """Compact small files (Z-order where declared), closed partitions first; checkpoint; log cleanup."""
+        from lakehouse.ops import jobs
+
+        return self._finish(jobs.optimize(self.settings, self.store, table, include_open=include_open, today=today))
+
+    def vacuum(
+        self, table: str | None = None, *, retention_hours: int | None = None, force: bool = False,
+        dry_run: bool = False,
+    ) -> VacuumResult:
+        """Remove unreferenced files older than what the table and its downstream models still need."""
+        from lakehouse.ops import jobs
+
+        return self._finish(jobs.vacuum(
+            self.settings, self.store, table, retention_hours=retention_hours, force=force, dry_run=dry_run,
+        ))
 
     # -- monitoring (health report, alerts) -------------------------------------------------------
     @cached_property

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lakehouse.cli import health, pipeline, quality, schedule, tables
+from lakehouse.cli import health, maintenance, pipeline, quality, schedule, tables
 from lakehouse.cli.render import err_console
 from lakehouse.exceptions import LakehouseError
 
@@ -24,6 +24,7 @@ tables.register(app)
 quality.register(app)
 schedule.register(app)
 health.register(app)
+maintenance.register(app)
 
 _state = {"debug": False}
 

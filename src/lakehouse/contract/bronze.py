@@ -24,11 +24,14 @@ META: tuple[Column, ...] = (
 SOURCES: tuple[str, ...] = ("app_events", "clickstream", "cdc_changes", "transactions", "service_logs")
 
 
-def _bronze(name: str, description: str, fields: tuple[Column, ...], time_column: str = "timestamp") -> TableSpec:
+def _bronze(
+    name: str, description: str, fields: tuple[Column, ...], time_column: str = "timestamp",
+    zorder: tuple[str, ...] = (),
+) -> TableSpec:
     return TableSpec(
         layer="bronze", name=name, description=description, columns=(*fields, *META), owner=OWNER,
         retention_days=RETENTION_DAYS, partition_by=("event_date",), append_only=True,
-        retention_column="event_date", time_column=time_column,
+        retention_column="event_date", time_column=time_column, zorder=zorder,
     )
 
 
@@ -47,6 +50,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("duration_ms", "int64", "How long the action took, in milliseconds."),
             c("properties", "json", "Event properties (a JSON object)."),
         ),
+        zorder=("user_id", "event_type"),
     ),
     _bronze(
         "clickstream",
@@ -62,6 +66,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("scroll_depth", "double", "How far the page was scrolled (%)."),
             c("time_on_page_ms", "int64", "Time on the page, in milliseconds."),
         ),
+        zorder=("user_id", "page_name"),
     ),
     _bronze(
         "cdc_changes",
@@ -108,6 +113,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("trace_id", "string", "Distributed trace id."),
             c("level", "string", "Log level."),
         ),
+        zorder=("service", "endpoint"),
     ),
     TableSpec(
         layer="bronze",

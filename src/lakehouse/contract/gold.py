@@ -23,7 +23,8 @@ def _gold(
 ) -> TableSpec:
     return TableSpec(
         layer="gold", name=name, description=description, columns=columns, owner=OWNER,
-        retention_days=RETENTION_DAYS, model=ModelSpec(kind), partition_by=partition_by, keys=keys,
+        retention_days=RETENTION_DAYS if retention_column else None, model=ModelSpec(kind),
+        partition_by=partition_by, keys=keys,
         retention_column=retention_column, expectations=expect,
     )
 
@@ -97,7 +98,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("orders", "int64", "Completed transactions."),
         ),
         "full",
-        keys=("summary_date",),
+        keys=("summary_date",), retention_column="summary_date",
         expect=(predicate("new_users <= daily_users", name="new_within_daily"),
                 predicate("returning_users >= 0", name="returning_not_negative"),
                 in_range("revenue", min=0, name="revenue_not_negative")),

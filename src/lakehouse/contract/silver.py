@@ -36,11 +36,14 @@ def _silver(
     name: str, description: str, columns: tuple[Column, ...], model: ModelSpec, *,
     partition_by: tuple[str, ...] = (), keys: tuple[str, ...] = (), aliases: tuple[str, ...] = (),
     append_only: bool = False, retention_column: str | None = None, expect: tuple[Expectation, ...] = (),
+    zorder: tuple[str, ...] = (),
 ) -> TableSpec:
+    # Retention applies by event date; a current-state table (no event date) is kept whole.
     return TableSpec(
         layer="silver", name=name, description=description, columns=columns, owner=OWNER,
-        retention_days=RETENTION_DAYS, model=model, partition_by=partition_by, keys=keys,
-        aliases=aliases, append_only=append_only, retention_column=retention_column, expectations=expect,
+        retention_days=RETENTION_DAYS if retention_column else None, model=model, partition_by=partition_by,
+        keys=keys, aliases=aliases, append_only=append_only, retention_column=retention_column,
+        expectations=expect, zorder=zorder,
     )
 
 
@@ -75,7 +78,7 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("unique_key", key="event_id"),
         partition_by=("event_date",), keys=("event_id",), append_only=True,
-        retention_column="event_date",
+        retention_column="event_date", zorder=("user_id", "event_type"),
         expect=(
             accepted_values("event_type", EVENT_TYPES, name="event_type_in_set"),
             accepted_values("app_type", ("ios", "android", "web"), name="app_type_in_set"),
@@ -105,6 +108,7 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("unique_key", key="click_id"),
         partition_by=("event_date",), keys=("click_id",), append_only=True, retention_column="event_date",
+        zorder=("user_id", "page_name"),
         expect=(
             NOT_BLANK,
             in_range("scroll_depth", min=0, max=100, name="scroll_depth_in_range"),
@@ -264,6 +268,7 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("unique_key", key="log_id"),
         partition_by=("event_date",), keys=("log_id",), append_only=True, retention_column="event_date",
+        zorder=("service", "endpoint"),
         expect=(
             in_range("status_code", min=100, max=599, name="status_code_in_range"),
             in_range("latency_ms", min=0, name="latency_ms_not_negative"),

@@ -33,6 +33,7 @@ from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS
 from lakehouse.reports import RunReport
 from lakehouse.storage.delta import DeltaStore
+from lakehouse.storage.locks import hold
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,19 @@ class FileIngestor:
         return report.finish()
 
     def _ingest_source(
+        self,
+        source: str,
+        con: duckdb.DuckDBPyConnection,
+        report: RunReport,
+        progress: Progress | None,
+        counts: SourceCounts,
+    ) -> None:
+        # Reading the markers and committing what follows them is one step: under the table's
+        # commit lock, a second ingest of the same landing zone (or a maintenance job) waits.
+        with hold(self.settings, TableId("bronze", source)):
+            self._ingest_source_locked(source, con, report, progress, counts)
+
+    def _ingest_source_locked(
         self,
         source: str,
         con: duckdb.DuckDBPyConnection,

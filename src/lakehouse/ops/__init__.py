@@ -1,5 +1,5 @@
-"""Operations around the lake: readiness, health monitoring and alerts, retention and maintenance,
-the scheduler."""
+"""Operations around the lake: readiness, health monitoring and alerts, retention and archive,
+table maintenance (optimize, vacuum), the scheduler."""
 
 from lakehouse.ops.health import LakehouseHealthMonitor
 from lakehouse.ops.health_report import HealthReport

@@ -20,6 +20,7 @@ from lakehouse.pipeline.kinds import KINDS, Context, GateFactory, Inputs, NoChec
 from lakehouse.pipeline.registry import Model, load_models
 from lakehouse.results import ModelResult, TransformResult
 from lakehouse.storage.base import HistoryUnavailableError, TableStore
+from lakehouse.storage.locks import hold
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class PipelineRunner:
                 change = result.table(model.table.fqn)
                 change.version_before = self.store.version(model.table)
                 t0 = time.perf_counter()
-                outcome = self.run_model(ctx, model, full_refresh=full_refresh)
+                # Read-then-commit under the table's commit lock (`storage/locks.py`).
+                with hold(self.settings, model.table):
+                    outcome = self.run_model(ctx, model, full_refresh=full_refresh)
                 outcome.seconds = round(time.perf_counter() - t0, 3)
                 change.rows_in, change.rows_out = outcome.rows_in, outcome.rows_out
                 change.version_after = self.store.version(model.table)

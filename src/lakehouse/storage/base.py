@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -154,8 +154,10 @@ class TableStore(Protocol):
         ...
 
     def delete(
-        self, table: TableId | str, where: str, *, metadata: Metadata | None = None
-    ) -> MaintenanceResult: ...
+        self, table: TableId | str, where: str, *, txns: Txns | None = None, metadata: Metadata | None = None
+    ) -> MaintenanceResult:
+        """Delete the rows matching `where` (SQL) in one commit that also records `txns`."""
+        ...
 
     def history(self, table: TableId | str, limit: int | None = None) -> list[Commit]: ...
 
@@ -174,3 +176,28 @@ class TableStore(Protocol):
     def checkpoint(self, table: TableId | str) -> None: ...
 
     def cleanup_log(self, table: TableId | str) -> None: ...
+
+    def commit_time(self, table: TableId | str, version: int) -> datetime | None:
+        """When `version` was committed; None when its log entry has been cleaned up."""
+        ...
+
+
+# Markers retention records in the same commit as its DELETE (application transaction ids):
+# HORIZON is the first event date still complete in the table (as days since 1970-01-01): rows
+# dated before it were archived and deleted, so nothing built from the table may recompute
+# those dates. ARCHIVED is the table version the committed archive was read from.
+HORIZON = "retention:horizon"
+ARCHIVED = "retention:archived"
+EPOCH = date(1970, 1, 1)
+
+
+def horizon(store: TableStore, table: TableId) -> date | None:
+    """The first event date still complete in `table` (None: retention never deleted from it)."""
+    days = store.txn_versions(table, [HORIZON]).get(HORIZON)
+    return None if days is None else EPOCH + timedelta(days=days)
+
+
+def inputs_horizon(store: TableStore, tables: Iterable[TableId]) -> date | None:
+    """The latest horizon among `tables`: a model reading them can recompute only dates from it."""
+    found = [h for t in tables if store.exists(t) and (h := horizon(store, t)) is not None]
+    return max(found) if found else None

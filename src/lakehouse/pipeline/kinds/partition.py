@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from lakehouse.contract import REGISTRY, ModelKind, TableId
 from lakehouse.exceptions import ConfigError
 from lakehouse.pipeline.kinds.base import Batch, Context, Inputs
+from lakehouse.pipeline.kinds.retained import frozen_before
 from lakehouse.pipeline.registry import Model
 from lakehouse.pipeline.sql import in_list
 from lakehouse.results import ModelResult
@@ -44,6 +45,9 @@ class Partition:
 
     def incremental(self, ctx: Context, model: Model, inputs: Inputs) -> ModelResult:
         dates = touched_partitions(ctx, inputs)
+        frozen = frozen_before(ctx, model, inputs)
+        if frozen is not None:  # dates retention trimmed are not recomputed (`retained.py`)
+            dates = [d for d in dates if d >= frozen.isoformat()]
         column = model.partition_column
         if column is None:
             raise ConfigError(f"{model.table} is a partition model without a partition column")
