@@ -35,7 +35,7 @@ demo: $(STAMP) ## Run the main job: simulate -> ingest -> transform -> summary (
 test: $(DEV_STAMP) ## Run the tests, starting the real Kafka and PostgreSQL they use (scripts/run-tests.sh)
 	VENV=$(VENV) bash scripts/run-tests.sh
 
-test-fast: $(DEV_STAMP) ## The quick subset (no Kafka, PostgreSQL, Spark or slow end-to-end tests), under a minute
+test-fast: $(DEV_STAMP) ## The quick subset: no Kafka, PostgreSQL, Spark or slow end-to-end tests
 	$(BIN)/pytest -q -m "not kafka and not postgres and not spark and not slow"
 
 lint: $(DEV_STAMP) ## ruff + mypy --strict + import boundaries (import-linter)

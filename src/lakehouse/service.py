@@ -5,7 +5,8 @@ transform), writes and records their reports, and composes the services with one
 
 - `access`  — API keys, roles, what a caller may see, the audit trail (`lakehouse.access`);
 - `catalog` — tables, catalog entries, lineage, runs, quality results (`lakehouse.catalog`);
-- `query`   — read-only SQL and previews under the caller's role (`lakehouse.query`).
+- `query`   — read-only SQL and previews under the caller's role (`lakehouse.query`);
+- `scheduling` — the scheduler, its state, manual runs, the Airflow export (`lakehouse.ops.scheduler`).
 
 It never prints and knows nothing about HTTP.
 """
@@ -29,7 +30,7 @@ from lakehouse.query.service import QueryService
 from lakehouse.query.text import duckdb_text as values_as_text
 from lakehouse.reports import RunReport
 from lakehouse.results import Commit, JobResult, Summary, TableInfo, TransformResult
-from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
+from lakehouse.simulate import SimulationReport, open_sink, simulate, simulate_rate
 from lakehouse.storage.delta import DeltaStore
 from lakehouse.storage.locks import table_lock
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         VacuumResult,
     )
     from lakehouse.ops.scheduler import Clock, Outcome, Scheduler, ScheduleStore
+    from lakehouse.ops.scheduler.service import SchedulingService
     from lakehouse.pipeline.backfill import BackfillResult
 
 __all__ = ["Lakehouse", "Progress", "values_as_text"]
@@ -129,7 +131,7 @@ class Lakehouse:
         duration_s: float | None = None,
         sources: list[str] | None = None,
     ) -> SimulationReport:
-        target = self._sink(sink)
+        target = open_sink(sink, self.settings)
         try:
             if rate is not None:
                 return simulate_rate(
@@ -142,15 +144,6 @@ class Lakehouse:
             )
         finally:
             target.close()
-
-    def _sink(self, sink: str) -> Any:
-        if sink == "files":
-            return FileSink(self.settings.landing)
-        if sink == "kafka":
-            from lakehouse.simulate.kafka_sink import KafkaSink
-
-            return KafkaSink(self.settings)
-        raise InputError(f"unknown sink '{sink}'", hint="use --sink files or --sink kafka")
 
     # -- ingest -----------------------------------------------------------------------------
     def ingest(
@@ -237,19 +230,28 @@ class Lakehouse:
             raise TransformError(result) from job.last_error
         return result
 
-    # -- schedule -------------------------------------------------------------------------------
+    # -- schedule (`lakehouse.ops.scheduler`) ---------------------------------------------------
     @cached_property
-    def schedule_store(self) -> ScheduleStore:
-        from lakehouse.ops.scheduler import ScheduleStore
+    def scheduling(self) -> SchedulingService:
+        from lakehouse.ops.scheduler.service import SchedulingService
 
-        return ScheduleStore(self.metadata.engine)
+        return SchedulingService(self.settings, lambda: self.metadata, self.scheduled_jobs, self._follow)
+
+    @property
+    def schedule_store(self) -> ScheduleStore:
+        return self.scheduling.store
 
     def scheduler(self, *, clock: Clock | None = None) -> Scheduler:
-        """The scheduler over this lake's jobs (`serve()` runs it until SIGTERM)."""
-        from lakehouse.ops.scheduler import Scheduler
+        return self.scheduling.scheduler(clock=clock)
 
-        follow = self._follower() if self.settings.schedule.ingest_follow else None
-        return Scheduler(self.schedule_store, self.scheduled_jobs(), self.settings.schedule, clock=clock, follow=follow)
+    def schedule(self, runs: int = 20) -> dict[str, Any]:
+        return self.scheduling.status(runs)
+
+    def run_job(self, name: str, *, due_between: tuple[datetime, datetime] | None = None) -> Outcome | None:
+        return self.scheduling.run_job(name, due_between=due_between)
+
+    def airflow_dag(self, *, dag_id: str = "lakehouse", command: str = "lakehouse") -> str:
+        return self.scheduling.airflow_dag(dag_id=dag_id, command=command)
 
     def scheduled_jobs(self) -> dict[str, Callable[[], list[str]]]:
         """Each job the scheduler knows, as a call on this facade returning the run ids it made."""
@@ -261,59 +263,14 @@ class Lakehouse:
         return {
             "ingest": lambda: run_ids(self.ingest(source=self.settings.schedule.ingest_source)),
             "silver": layer("silver"), "gold": layer("gold"),
-            "retention": lambda: run_ids(self._maintenance("retention")),
-            "optimize": lambda: run_ids(self._maintenance("optimize")),
+            "retention": lambda: run_ids(self.retention()), "optimize": lambda: run_ids(self.optimize()),
         }
 
-    def _maintenance(self, method: str) -> Any:
-        from lakehouse.ops.scheduler.jobs import JobUnavailableError
-
-        fn = getattr(self, method, None)
-        if fn is None:
-            raise JobUnavailableError(f"Lakehouse.{method} is not available in this build")
-        return fn()
-
-    def _follower(self) -> Callable[[threading.Event], Callable[[], list[str]]]:
+    def _follow(self, stop: threading.Event) -> Callable[[], list[str]]:
         """The continuous Kafka ingest, as a job that returns once `stop` is set."""
         from lakehouse.ops.scheduler.jobs import run_ids
 
-        return lambda stop: (lambda: run_ids(self.ingest(source="kafka", follow=True, stop=stop)))
-
-    def schedule(self, runs: int = 20) -> dict[str, Any]:
-        """Each job's cron, next run, last run and status; the scheduler's lease; the latest runs."""
-        from lakehouse.ops.scheduler import schedule_status
-
-        return schedule_status(self.schedule_store, self.settings.schedule, runs=runs)
-
-    def run_job(self, name: str, *, due_between: tuple[datetime, datetime] | None = None) -> Outcome | None:
-        """Run one job now, as the scheduler would (its lease, retries, history); None when
-        `due_between` is given and the job has no slot in that window (Airflow's intervals)."""
-        from lakehouse.ops.scheduler import (
-            Control,
-            Executor,
-            SystemClock,
-            holder_id,
-            job_by_name,
-        )
-        from lakehouse.ops.scheduler.cron import due
-
-        job = job_by_name(self.settings.schedule, name)
-        slot = None
-        if due_between is not None:
-            start, end = due_between
-            window = due(job.cron, start, end, keep=1, tz=self.settings.schedule.timezone)
-            if not window.slots:
-                return None
-            slot = window.slots[-1]
-        executor = Executor(self.schedule_store, self.scheduled_jobs(), self.settings.schedule,
-                            holder=holder_id(), clock=SystemClock(), control=Control())
-        return executor.run(job, slot=slot, trigger="manual" if slot is None else "external")
-
-    def airflow_dag(self, *, dag_id: str = "lakehouse", command: str = "lakehouse") -> str:
-        """An Airflow DAG file with the schedule's jobs, crons and dependencies, calling the CLI."""
-        from lakehouse.ops.airflow import dag_source
-
-        return dag_source(self.settings.schedule, dag_id=dag_id, command=command)
+        return lambda: run_ids(self.ingest(source="kafka", follow=True, stop=stop))
 
     # -- tables ---------------------------------------------------------------------------------
     def tables(self, layer: str | None = None) -> list[TableInfo]:

@@ -28,6 +28,8 @@ from lakehouse.service import Lakehouse
 
 from .conftest import build_pipeline_lake
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 KNOWN = tuple(REGISTRY.ids())
 
 

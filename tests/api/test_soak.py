@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 SOAK = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
 
 

@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 
 from lakehouse.service import Lakehouse
 
 from support import make_settings
+
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
 
 SETTLE_S = 3.0  # far above any pause of the writer below (it never sleeps more than 5 ms)
 
@@ -58,7 +61,9 @@ def test_concurrent_writer_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     n_files, n_records = 4, 1500
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(folder), "11", str(n_files), str(n_records)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     received = runs = 0
     while writer.poll() is None:  # ingest again and again while the producer writes
@@ -92,7 +97,9 @@ def test_concurrent_writer_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert set(ids) == expected_good, "a well-formed record is missing"
     q = lh.store.dataset("bronze.quarantine").to_table()
     assert q.num_rows == expected_bad
-    assert all(r.startswith('{"event_id": "broken-') for r in q.column("raw").to_pylist()), "a good line was quarantined"
+    assert all(r.startswith('{"event_id": "broken-') for r in q.column("raw").to_pylist()), (
+        "a good line was quarantined"
+    )
     assert set(q.column("reason").to_pylist()) == {"malformed JSON"}
     assert received == bronze.num_rows + q.num_rows == len(expected_good) + expected_bad
     assert pc.count_distinct(bronze.column("_source")).as_py() == bronze.num_rows

@@ -20,6 +20,8 @@ from lakehouse.simulate import SimulationReport
 
 from support import die_after_quarantine_commit, lake_env, land, make_settings
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 

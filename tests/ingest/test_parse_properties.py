@@ -32,6 +32,8 @@ from hypothesis import strategies as st
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS, Field
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 # -- the oracle -----------------------------------------------------------------------------
 WINDOW = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 TS_MS = (-2208988800000, 7258118400000 - 1)

@@ -24,6 +24,8 @@ from lakehouse.service import Lakehouse
 
 from support import make_settings
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 D = datetime(2026, 3, 2, tzinfo=UTC)
 GAP = timedelta(minutes=30)
 DAY_COLUMN = {  # the date each row belongs to, for tables rebuilt by date

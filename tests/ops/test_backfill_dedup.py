@@ -13,6 +13,8 @@ from lakehouse.service import Lakehouse
 
 from support import land, make_settings
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 D = datetime(2026, 3, 2, 12, tzinfo=UTC)
 RANGE = (date(2026, 3, 3), date(2026, 3, 4))
 INSIDE, OUTSIDE = D + timedelta(days=1), D + timedelta(days=3)  # 03-03 in the range, 03-05 not

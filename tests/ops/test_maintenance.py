@@ -20,6 +20,8 @@ from ops_support import content
 
 from support import land, make_settings
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 TODAY = date(2026, 3, 10)
 BRONZE = "bronze.app_events"
 

@@ -26,6 +26,8 @@ from ops_support import AS_OF, START, content, days_in
 
 from support import lake_env
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 BRONZE = "bronze.app_events"
 
 

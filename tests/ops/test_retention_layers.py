@@ -23,6 +23,8 @@ from ops_support import AS_OF, content, days_in
 
 from support import make_settings
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 GOLD_FULL = ["gold.daily_summary", "gold.revenue_daily"]
 
 

@@ -19,6 +19,8 @@ from lakehouse.service import Lakehouse
 
 from support import lake_env, make_settings
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 D = datetime(2026, 3, 1, tzinfo=UTC)
 
 

@@ -28,6 +28,8 @@ from lakehouse.storage.locks import table_lock
 
 from support import lake_env, make_settings
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 T = TypeVar("T")
 LEASE_S = 3.0
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,15 +18,22 @@ from lakehouse.service import Lakehouse
 
 from support import land, make_settings, rows
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 STATUSES = ["created", "completed", "failed", "refunded", "cancelled"]
 
 
-def order_change(op: str, seq: int, oid: str, status: str | None = None, amount: float = 10.0) -> dict[str, Any]:
+def order_change(
+    op: str, seq: int, oid: str, status: str | None = None, amount: float = 10.0
+) -> dict[str, Any]:
     image = {"id": oid, "user_id": f"u{oid}", "amount": amount, "status": status}
     return {
-        "op": op, "before": {"id": oid} if op in ("u", "d") else None, "after": None if op == "d" else image,
-        "source": {"db": "app", "table": "orders", "seq": seq}, "ts_ms": int(T0.timestamp() * 1000) + seq,
+        "op": op,
+        "before": {"id": oid} if op in ("u", "d") else None,
+        "after": None if op == "d" else image,
+        "source": {"db": "app", "table": "orders", "seq": seq},
+        "ts_ms": int(T0.timestamp() * 1000) + seq,
     }
 
 
@@ -51,8 +59,12 @@ def fold(changes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if oid not in latest or c["source"]["seq"] > latest[oid]["source"]["seq"]:
             latest[oid] = c
     return {
-        oid: {"status": None if c["op"] == "d" else c["after"]["status"], "is_deleted": c["op"] == "d",
-              "seq": c["source"]["seq"], "op": c["op"]}
+        oid: {
+            "status": None if c["op"] == "d" else c["after"]["status"],
+            "is_deleted": c["op"] == "d",
+            "seq": c["source"]["seq"],
+            "op": c["op"],
+        }
         for oid, c in latest.items()
     }
 
@@ -75,9 +87,12 @@ def test_orders_state_is_the_latest_change_whatever_the_arrival_order(
         want = fold(changes)
         assert set(got) == set(want)
         for oid, w in want.items():
-            assert (got[oid]["status"], got[oid]["is_deleted"], got[oid]["seq"], got[oid]["op"]) == (
-                w["status"], w["is_deleted"], w["seq"], w["op"]
-            ), oid
+            assert (
+                got[oid]["status"],
+                got[oid]["is_deleted"],
+                got[oid]["seq"],
+                got[oid]["op"],
+            ) == (w["status"], w["is_deleted"], w["seq"], w["op"]), oid
         incremental = sorted(rows(lh, "silver.orders"), key=lambda r: r["order_id"])
         lh.transform(layer="silver", full_refresh=True)
         assert sorted(rows(lh, "silver.orders"), key=lambda r: r["order_id"]) == incremental
@@ -91,13 +106,25 @@ def test_net_revenue_leaves_out_orders_reversed_since(lh: Lakehouse) -> None:
         ts = T0 + timedelta(hours=rnd.randrange(0, 72))
         status = rnd.choice(["completed", "completed", "failed", "refunded"])
         amount = round(rnd.uniform(1, 300), 2)
-        txs.append({"transaction_id": f"t{i}", "user_id": f"u{i % 7}", "order_id": f"o{i}", "amount": amount,
-                    "status": status, "timestamp": ts.isoformat().replace("+00:00", "Z")})
+        txs.append(
+            {
+                "transaction_id": f"t{i}",
+                "user_id": f"u{i % 7}",
+                "order_id": f"o{i}",
+                "amount": amount,
+                "status": status,
+                "timestamp": ts.isoformat().replace("+00:00", "Z"),
+            }
+        )
         seq += 1
         changes.append(order_change("c", seq, f"o{i}", "created", amount))
         seq += 1
         later = rnd.choice([status, status, "refunded", "cancelled", "delete"])
-        changes.append(order_change("d", seq, f"o{i}") if later == "delete" else order_change("u", seq, f"o{i}", later, amount))
+        changes.append(
+            order_change("d", seq, f"o{i}")
+            if later == "delete"
+            else order_change("u", seq, f"o{i}", later, amount)
+        )
     land(lh.settings, "transactions", "t.ndjson", txs)
     land(lh.settings, "cdc_changes", "c.ndjson", changes)
     lh.ingest()
@@ -111,7 +138,10 @@ def test_net_revenue_leaves_out_orders_reversed_since(lh: Lakehouse) -> None:
             o = state[t["order_id"]]
             if not (o["is_deleted"] or o["status"] in ("refunded", "cancelled")):
                 want[day][1] += t["amount"]
-    got = {str(r["revenue_date"]): (r["revenue"], r["net_revenue"]) for r in rows(lh, "gold.revenue_daily")}
+    got = {
+        str(r["revenue_date"]): (r["revenue"], r["net_revenue"])
+        for r in rows(lh, "gold.revenue_daily")
+    }
     assert set(got) == {t["timestamp"][:10] for t in txs}
     for day, (revenue, net) in want.items():
         assert got[day] == (round(revenue, 2), round(net, 2)), day

@@ -69,3 +69,4 @@ class FileSink:
 
     def close(self) -> None:
         self.con.close()
+
