@@ -79,19 +79,38 @@ class Lakehouse:
         sources: list[str] | None = None,
         progress: Progress | None = None,
         follow: bool = False,
+        create_topics: bool | None = None,
+        fail_on_data_loss: bool | None = None,
     ) -> RunReport:
+        """`create_topics`, `fail_on_data_loss` (Kafka): override the `kafka.*` settings of that name."""
         for s in sources or []:
             if s not in SOURCES:
                 raise InputError(f"unknown source '{s}'", hint=f"choose from {', '.join(SOURCES)}")
+        if source == "kafka":
+            from lakehouse.ingest.kafka import KafkaIngestor
+
+            asked = {"create_topics": create_topics, "fail_on_data_loss": fail_on_data_loss}
+            kafka = self.settings.kafka.model_copy(update={k: v for k, v in asked.items() if v is not None})
+            ingestor = KafkaIngestor(self.settings.model_copy(update={"kafka": kafka}), self.store)
+            # SIGINT/SIGTERM stop the run from here until its report is written and recorded:
+            # a signal at any moment gives a report and exit code 0, not a process killed halfway.
+            with ingestor.stop_on_signals():
+                self._warm_up()
+                try:
+                    report = ingestor.run(sources, progress=progress, follow=follow)
+                except Exception:
+                    if ingestor.report is not None:  # a failed run is reported too (logs, runs)
+                        try:
+                            self._finish(ingestor.report)
+                        except Exception:
+                            log.warning("could not write the failed run's report", exc_info=True)
+                    raise
+                return self._finish(report)
         self._warm_up()
         if source == "files":
             from lakehouse.ingest.files import FileIngestor
 
             report = FileIngestor(self.settings, self.store).run(sources, progress)
-        elif source == "kafka":
-            from lakehouse.ingest.kafka import KafkaIngestor
-
-            report = KafkaIngestor(self.settings, self.store).run(sources, progress=progress, follow=follow)
         else:
             raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
         return self._finish(report)

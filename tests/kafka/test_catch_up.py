@@ -158,12 +158,6 @@ def test_an_unreachable_broker_is_a_transient_error(
     assert err.value.transient and "127.0.0.1:1" in str(err.value)
 
 
-def test_missing_topics_are_nothing_to_do(kafka_settings: Settings) -> None:
-    report = KafkaIngestor(kafka_settings, DeltaStore(kafka_settings)).run()
-    assert report.details["received"] == 0 and report.details["balanced"] is True
-    assert consumer_lag(kafka_settings) == {}
-
-
 def test_death_between_the_quarantine_and_bronze_commits(
     kit: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
