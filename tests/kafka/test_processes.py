@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,3 +183,48 @@ def test_sigterm_with_follow_commits_the_batch_in_hand_and_exits_0(
     assert report["status"] == "success" and report["details"]["stopped_by_signal"] is True
     assert report["details"]["received"] == sim.records
     kit.assert_exactly_once(("app_events", "transactions"))
+
+
+def test_kill_9_and_restart_in_the_same_group_loses_and_duplicates_nothing(
+    kit: Any, tmp_path: Path, spawn: Spawn
+) -> None:
+    # As a supervisor restarts a worker: same group id. The killed member keeps its partitions
+    # until its session times out (6 s here, the broker's minimum); then they move to the
+    # members alive, which resume from bronze's offsets.
+    settings: Settings = kit.settings
+    env = kit.env(batch_max_messages=2_000, batch_max_seconds=0.2, session_timeout_ms=6_000)
+    log = tmp_path / "ingest.log"
+    producer = _producing(kit, rounds=8, events=8_000, pause=1.0)
+    workers = [spawn(env), spawn(env)]
+    rng = random.Random(23)
+    kills = 0
+    for _ in range(4):
+        before = _bronze_rows(settings)
+        _wait_until(lambda b=before: _bronze_rows(settings) > b, 30)
+        time.sleep(rng.uniform(0.0, 1.5))  # a random moment while the group is committing
+        victim = workers.pop(rng.randrange(len(workers)))
+        assert victim.poll() is None, f"a worker exited by itself: {log.read_text()[-3000:]}"
+        victim.kill()
+        victim.communicate()
+        kills += _bronze_rows(settings) > before
+        workers.append(spawn(env))  # restarted in the same group
+    producer.join()
+    _wait_for_no_lag(settings, timeout=120)
+    for proc in workers:
+        proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, log.read_text()[-3000:]
+        details = json.loads(out)["details"]
+        assert details["balanced"] and details["stopped_by_signal"]
+    assert kills >= 3, f"only {kills} kill(s) hit a group that was committing"
+    kit.assert_exactly_once()
+    # Exact counts by `_source`: every message of every topic once, in bronze or quarantine.
+    store = DeltaStore(settings)
+    landed = Counter(
+        label
+        for table in [f"bronze.{s}" for s in SOURCES] + ["bronze.quarantine"]
+        for label in store.dataset(table).to_table(columns=["_source"]).column(0).to_pylist()
+    )
+    topics = Counter(label for s in SOURCES for label in kit.read_topic(s))
+    assert landed == topics
