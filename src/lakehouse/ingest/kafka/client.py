@@ -49,6 +49,9 @@ SLICE_S = 0.5  # longest single wait on the broker: how fast a stop request is n
 
 Stopping = Callable[[], bool]
 T = TypeVar("T")
+_UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
+# A topic created a moment ago may be unknown to the broker's metadata that long: asked again.
+RETRY_UNKNOWN_S = 2.0
 
 
 class StopRequested(Exception):
@@ -142,12 +145,13 @@ def cluster_metadata(
     settings: Settings,
     client: AdminClient | Consumer | Producer | None = None,
     *,
-    timeout: float = CONNECT_TIMEOUT_S,
+    timeout: float | None = None,
     stopping: Stopping = _never,
 ) -> ClusterMetadata:
-    """Topic metadata; BrokerUnavailableError when no broker answers within `timeout`."""
+    """Topic metadata; BrokerUnavailableError when no broker answers within `timeout`
+    (default `CONNECT_TIMEOUT_S`)."""
     client = client or admin(settings)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (CONNECT_TIMEOUT_S if timeout is None else timeout)
     while True:
         if stopping():
             raise StopRequested
@@ -232,24 +236,42 @@ def topic_ids(
     topics: Iterable[str],
     stopping: Stopping = _never,
     *,
-    timeout: float = CONNECT_TIMEOUT_S,
+    timeout: float | None = None,
 ) -> dict[str, int | None]:
-    """topic -> a 63-bit hash of its topic id (None when the broker cannot say).
+    """topic -> a 63-bit hash of its topic id (None when the broker cannot say in `timeout`).
 
     The id changes when a topic is deleted and created again under the same name, which
-    offsets alone cannot show once the new topic holds as many messages as the old one.
+    offsets alone cannot show once the new topic holds as many messages as the old one. A
+    topic created a moment ago can be unknown to the broker's metadata for a moment: asked
+    again for up to `RETRY_UNKNOWN_S`.
     """
-    names = list(topics)
-    out: dict[str, int | None] = dict.fromkeys(names)
-    if not names:
-        return out
-    futures = client.describe_topics(TopicCollection(names), request_timeout=timeout)
-    for topic, fut in futures.items():
-        try:
-            tid = wait_result(fut, timeout + 1, stopping).topic_id
-            out[topic] = topic_id_hash(tid.get_most_significant_bits(), tid.get_least_significant_bits())
-        except (KafkaException, concurrent.futures.TimeoutError) as exc:
-            log.debug("describing topic %s: %s", topic, exc)
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    out: dict[str, int | None] = dict.fromkeys(topics)
+    left = list(out)
+    deadline = time.monotonic() + timeout
+    retry_until = time.monotonic() + min(timeout, RETRY_UNKNOWN_S)
+    while left:
+        futures = client.describe_topics(
+            TopicCollection(left), request_timeout=max(0.5, deadline - time.monotonic())
+        )
+        again = []
+        for topic, fut in futures.items():
+            try:
+                tid = wait_result(fut, timeout + 1, stopping).topic_id
+                out[topic] = topic_id_hash(
+                    tid.get_most_significant_bits(), tid.get_least_significant_bits()
+                )
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if err is not None and (err.retriable() or err.code() == _UNKNOWN_TOPIC):
+                    again.append(topic)
+                log.debug("describing topic %s: %s", topic, exc)
+            except concurrent.futures.TimeoutError as exc:
+                log.debug("describing topic %s: %s", topic, exc)
+        if not again or time.monotonic() + 0.2 > retry_until:
+            break
+        time.sleep(0.2)
+        left = again
     return out
 
 
@@ -258,34 +280,56 @@ def watermarks(
     parts: Mapping[str, Iterable[int]],
     stopping: Stopping = _never,
     *,
-    timeout: float = CONNECT_TIMEOUT_S,
+    timeout: float | None = None,
+    strict: bool = True,
 ) -> dict[tuple[str, int], tuple[int, int]]:
     """(topic, partition) -> (low, high) watermarks; high is the offset the next message gets.
 
     Two ListOffsets requests for all partitions at once (earliest, latest), not a round
-    trip per partition.
+    trip per partition; a partition of a topic created a moment ago is asked again for up to
+    `RETRY_UNKNOWN_S`. A partition the broker cannot answer for is an error, or with `strict=False`
+    left out (one that no longer exists, say).
     """
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     tps = [TopicPartition(t, p) for t, ps in parts.items() for p in ps]
-    if not tps:
-        return {}
-    found: dict[str, dict[tuple[str, int], int]] = {}
     specs = (("low", OffsetSpec.earliest()), ("high", OffsetSpec.latest()))  # type: ignore[no-untyped-call]
+    found: dict[str, dict[tuple[str, int], int]] = {"low": {}, "high": {}}
+    deadline = time.monotonic() + timeout
+    retry_until = time.monotonic() + min(timeout, RETRY_UNKNOWN_S)
     for name, spec in specs:
-        futures = client.list_offsets(
-            dict.fromkeys(tps, spec),
-            isolation_level=IsolationLevel.READ_UNCOMMITTED,
-            request_timeout=timeout,
-        )
-        got = found.setdefault(name, {})
-        for tp, fut in futures.items():
-            try:
-                got[(tp.topic, tp.partition)] = int(wait_result(fut, timeout + 1, stopping).offset)
-            except (KafkaException, concurrent.futures.TimeoutError) as exc:
-                raise BrokerUnavailableError(
-                    f"cannot read the watermarks of {tp.topic}[{tp.partition}]: {exc}",
-                    hint="is the broker up? (bash scripts/kafka.sh status)",
-                ) from exc
-    return {k: (found["low"][k], found["high"][k]) for k in found["low"]}
+        left = tps
+        while left:
+            futures = client.list_offsets(
+                dict.fromkeys(left, spec),
+                isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                request_timeout=max(0.5, deadline - time.monotonic()),
+            )
+            again: list[TopicPartition] = []
+            failed: dict[TopicPartition, BaseException] = {}
+            for tp, fut in futures.items():
+                try:
+                    offset = wait_result(fut, timeout + 1, stopping).offset
+                    found[name][(tp.topic, tp.partition)] = int(offset)
+                except KafkaException as exc:
+                    err = exc.args[0] if exc.args else None
+                    if err is not None and (err.retriable() or err.code() == _UNKNOWN_TOPIC):
+                        again.append(tp)
+                    failed[tp] = exc
+                except concurrent.futures.TimeoutError as exc:
+                    failed[tp] = exc
+            if again and time.monotonic() + 0.2 < retry_until:
+                time.sleep(0.2)
+                left = again
+                continue
+            for tp, why in failed.items():
+                if strict:
+                    raise BrokerUnavailableError(
+                        f"cannot read the watermarks of {tp.topic}[{tp.partition}]: {why}",
+                        hint="is the broker up? (bash scripts/kafka.sh status)",
+                    ) from why
+                log.debug("watermarks of %s[%d]: %s", tp.topic, tp.partition, why)
+            break
+    return {k: (v, found["high"][k]) for k, v in found["low"].items() if k in found["high"]}
 
 
 __all__ = [

@@ -140,7 +140,7 @@ class KafkaIngestor:
             created = list(found.missing)
             parts = ensure_topics(self.settings, found.wanted, self.flag)
             found = Topics(found.wanted, parts, [t for t in found.wanted if t not in parts])
-            found.created = [t for t in created if t in parts]
+            found.created, found.known = [t for t in created if t in parts], True
         return found
 
     def _metadata(self, client: AdminClient, follow: bool, report: RunReport) -> ClusterMetadata:
@@ -169,7 +169,7 @@ class KafkaIngestor:
         for s in sources:
             topic = self.settings.kafka.topic(s)
             c = session.summary(s) if session is not None else _empty_summary()
-            c.update(topic=topic, topic_exists=topics.exists(topic) if topics.parts else None)
+            c.update(topic=topic, topic_exists=topics.exists(topic))
             per[s] = c
         d["sources"] = per
         for k in ("received", "bronze", "quarantined"):

@@ -30,14 +30,15 @@ class Topics:
     parts: dict[str, list[int]] = field(default_factory=dict)  # existing topic -> partitions
     missing: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    known: bool = False  # the broker was asked (a run stopped before that knows nothing)
 
-    def exists(self, topic: str) -> bool:
-        return topic in self.parts
+    def exists(self, topic: str) -> bool | None:
+        return topic in self.parts if self.known else None
 
 
 def resolve(md: ClusterMetadata, wanted: dict[str, str]) -> Topics:
     parts = topic_partitions(md, wanted)
-    return Topics(wanted, parts, [t for t in wanted if t not in parts])
+    return Topics(wanted, parts, [t for t in wanted if t not in parts], known=True)
 
 
 def similar(missing: Iterable[str], existing: Iterable[str]) -> list[str]:
