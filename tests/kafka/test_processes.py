@@ -69,6 +69,23 @@ def _producing(kit: Any, rounds: int, events: int, pause: float) -> threading.Th
     return t
 
 
+def _streaming(
+    kit: Any, events: int, seed: int
+) -> tuple[threading.Thread, list[int], threading.Event]:
+    """Produce rounds of `events` until the event is set; the list counts the rounds done."""
+    rounds, stop = [0], threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            kit.produce(events=events, days=1, start=START, seed=seed + rounds[0])
+            rounds[0] += 1
+            time.sleep(0.3)
+
+    t = threading.Thread(target=run, name="producer")
+    t.start()
+    return t, rounds, stop
+
+
 def _bronze_rows(settings: Settings) -> int:
     store = DeltaStore(settings)
     return sum(
@@ -84,6 +101,18 @@ def _wait_until(done: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not done() and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def _wait_for_members(kit: Any, n: int, timeout: float = 90) -> None:
+    """Until the group is stable with `n` members, each assigned partitions."""
+
+    def ready() -> bool:
+        group = kit.settings.kafka.group_id
+        desc = kit.admin.describe_consumer_groups([group])[group].result(timeout=10)
+        members = [m for m in desc.members if m.assignment.topic_partitions]
+        return desc.state.name == "STABLE" and len(members) == len(desc.members) == n
+
+    kit.wait_until(ready, timeout, f"a stable group of {n} members")
 
 
 def _wait_for_no_lag(settings: Settings, timeout: float) -> None:
@@ -138,13 +167,16 @@ def test_group_members_join_and_die_mid_stream_and_each_message_lands_once(
     settings: Settings = kit.settings
     env = kit.env(batch_max_messages=3_000, batch_max_seconds=0.3)  # one group for all members
     log = tmp_path / "ingest.log"
-    producer = _producing(kit, rounds=6, events=12_000, pause=0.5)
+    producer, rounds, stop = _streaming(kit, events=6_000, seed=2000)
     first, second = spawn(env), spawn(env)
-    time.sleep(4)
+    _wait_for_members(kit, 2)
     third = spawn(env)  # three members: partitions move to the newcomer
-    time.sleep(3)
+    _wait_for_members(kit, 3)  # (not a fixed sleep: start-up takes seconds on a busy machine)
     first.kill()  # dies without leaving: its partitions move once its session times out
     first.communicate()
+    killed_at = rounds[0]
+    _wait_until(lambda: rounds[0] >= killed_at + 3, 120)  # the stream goes on after the death
+    stop.set()
     producer.join()
     _wait_for_no_lag(settings, timeout=60)
     for proc in (second, third):
@@ -194,7 +226,7 @@ def test_kill_9_and_restart_in_the_same_group_loses_and_duplicates_nothing(
     settings: Settings = kit.settings
     env = kit.env(batch_max_messages=2_000, batch_max_seconds=0.2, session_timeout_ms=6_000)
     log = tmp_path / "ingest.log"
-    producer = _producing(kit, rounds=8, events=8_000, pause=1.0)
+    producer, _rounds, stop = _streaming(kit, events=4_000, seed=3000)
     workers = [spawn(env), spawn(env)]
     rng = random.Random(23)
     kills = 0
@@ -208,6 +240,7 @@ def test_kill_9_and_restart_in_the_same_group_loses_and_duplicates_nothing(
         victim.communicate()
         kills += _bronze_rows(settings) > before
         workers.append(spawn(env))  # restarted in the same group
+    stop.set()
     producer.join()
     _wait_for_no_lag(settings, timeout=120)
     for proc in workers:
