@@ -188,9 +188,15 @@ def topic_partitions(md: ClusterMetadata, topics: Iterable[str]) -> dict[str, li
 
 
 def ensure_topics(
-    settings: Settings, topics: Iterable[str], stopping: Stopping = _never
+    settings: Settings,
+    topics: Iterable[str],
+    stopping: Stopping = _never,
+    created: list[str] | None = None,
 ) -> dict[str, list[int]]:
-    """Create missing topics with `settings.kafka.partitions` partitions; return all partitions."""
+    """Create missing topics with `settings.kafka.partitions` partitions; return all partitions.
+
+    `created` gets each topic this call created, as soon as it is (also when stopped after).
+    """
     client = admin(settings)
     wanted = list(topics)
     md = cluster_metadata(settings, client, stopping=stopping)
@@ -204,6 +210,8 @@ def ensure_topics(
             try:
                 wait_result(fut, CONNECT_TIMEOUT_S, stopping)
                 log.info("created topic %s (%d partitions)", topic, settings.kafka.partitions)
+                if created is not None:
+                    created.append(topic)
             except KafkaException as exc:
                 if exc.args and exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
                     continue  # a concurrent producer created it first

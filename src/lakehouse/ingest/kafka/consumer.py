@@ -100,7 +100,7 @@ class KafkaIngestor:
                 try:
                     client = admin(self.settings)
                     md = self._metadata(client, follow, report)
-                    topics = self._topics(md, topics)
+                    self._topics(md, topics)
                     require_some(topics, md, self.settings)
                     con = new_connection(self.settings)
                     try:
@@ -133,15 +133,16 @@ class KafkaIngestor:
         return report.finish()
 
     # -- before consuming --------------------------------------------------------------------------
-    def _topics(self, md: ClusterMetadata, topics: Topics) -> Topics:
-        """The requested topics as the broker has them; missing ones are created only if asked."""
+    def _topics(self, md: ClusterMetadata, topics: Topics) -> None:
+        """Fill `topics` as the broker has them; missing ones are created only if asked."""
         found = resolve(md, topics.wanted)
-        if found.missing and self.settings.kafka.create_topics:
-            created = list(found.missing)
-            parts = ensure_topics(self.settings, found.wanted, self.flag)
-            found = Topics(found.wanted, parts, [t for t in found.wanted if t not in parts])
-            found.created, found.known = [t for t in created if t in parts], True
-        return found
+        topics.parts, topics.missing, topics.known = found.parts, found.missing, True
+        if topics.missing and self.settings.kafka.create_topics:
+            try:
+                topics.parts = ensure_topics(self.settings, topics.wanted, self.flag, topics.created)
+                topics.missing = [t for t in topics.wanted if t not in topics.parts]
+            finally:  # also when stopped while waiting for a created topic's leaders
+                topics.missing = [t for t in topics.missing if t not in topics.created]
 
     def _metadata(self, client: AdminClient, follow: bool, report: RunReport) -> ClusterMetadata:
         delay = BACKOFF_FIRST_S

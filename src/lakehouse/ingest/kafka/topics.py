@@ -42,14 +42,18 @@ def resolve(md: ClusterMetadata, wanted: dict[str, str]) -> Topics:
 
 
 def similar(missing: Iterable[str], existing: Iterable[str]) -> list[str]:
-    """Existing topics whose names are close to the missing ones (internal topics left out)."""
-    names = sorted(t for t in existing if not t.startswith("__"))
-    out: list[str] = []
+    """Existing topics whose names are close to the missing ones, closest first (internal
+    topics left out; compared without case, as a prefix typed in the wrong case is common)."""
+    names: dict[str, str] = {}
+    for t in sorted(existing):
+        if not t.startswith("__"):
+            names.setdefault(t.lower(), t)
+    scored: dict[str, float] = {}
     for t in missing:
-        for match in difflib.get_close_matches(t, names, n=MAX_SUGGESTIONS, cutoff=0.6):
-            if match not in out:
-                out.append(match)
-    return out[:MAX_SUGGESTIONS]
+        for match in difflib.get_close_matches(t.lower(), names, n=MAX_SUGGESTIONS, cutoff=0.6):
+            score = difflib.SequenceMatcher(None, t.lower(), match).ratio()
+            scored[names[match]] = max(score, scored.get(names[match], 0.0))
+    return sorted(scored, key=lambda n: (-scored[n], n))[:MAX_SUGGESTIONS]
 
 
 def require_some(topics: Topics, md: ClusterMetadata, settings: Settings) -> None:
