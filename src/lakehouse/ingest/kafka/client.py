@@ -169,6 +169,8 @@ def wait_result(
     """`future.result()`, in slices that give up when `stopping()` (futures of AdminClient calls)."""
     deadline = time.monotonic() + timeout
     while True:
+        if future.done():  # an answer already there is taken, stopping or not
+            return future.result(timeout=0)
         if stopping():
             raise StopRequested
         left = deadline - time.monotonic()
