@@ -21,6 +21,11 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[api,kafka,postgres,dev]'
 	@touch $@
 
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[api,kafka,postgres,bench]'
+	@touch $@
+
 install: $(STAMP) ## Create .venv and install the project
 dev: $(DEV_STAMP) ## Install with the test and lint tools
 
@@ -30,19 +35,26 @@ demo: $(STAMP) ## Run the main job: simulate -> ingest -> transform -> summary (
 test: $(DEV_STAMP) ## Run the tests, starting the real Kafka and PostgreSQL they use (scripts/run-tests.sh)
 	VENV=$(VENV) bash scripts/run-tests.sh
 
-lint: $(DEV_STAMP) ## ruff + mypy --strict
+test-fast: $(DEV_STAMP) ## The quick subset (no Kafka, PostgreSQL, Spark or slow end-to-end tests), under a minute
+	$(BIN)/pytest -q -m "not kafka and not postgres and not spark and not slow"
+
+lint: $(DEV_STAMP) ## ruff + mypy --strict + import boundaries (import-linter)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+docs: $(STAMP) ## Regenerate docs/contract.md from the table registry
+	$(BIN)/python -m lakehouse.contract.docs > docs/contract.md
 
 services: ## Start the real Kafka broker and PostgreSQL used by the integration tests
 	bash scripts/kafka.sh start
 	bash scripts/postgres.sh start
 
-bench: $(STAMP) ## Run the benchmarks (see bench/README.md)
+bench: $(BENCH_STAMP) ## Run the benchmarks (see bench/README.md)
 	$(BIN)/python bench/ingest_files.py
 	$(BIN)/python bench/transform.py
 
 clean: ## Remove the local lake and caches (keeps .venv)
 	rm -rf lakehouse_data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install dev demo test lint services bench clean
+.PHONY: help install dev demo test test-fast lint docs services bench clean

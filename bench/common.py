@@ -123,8 +123,8 @@ def step_transform(root: str, full_refresh: bool) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     models: dict[str, Any] = {}
     for r in reports:
-        for name, m in r.details.get("models", {}).items():
-            models[name] = {"mode": m["mode"], "seconds": m["seconds"]}
+        for m in r.models:
+            models[m.table] = {"mode": m.mode, "seconds": m.seconds}
     return {"seconds": seconds, "status": [r.status for r in reports], "models": models}
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.config import Settings
+from lakehouse.results import TransformResult
 from lakehouse.service import Lakehouse
 
 
@@ -25,6 +26,11 @@ def land(settings: Settings, source: str, name: str, records: Iterable[dict[str,
     tmp.write_text("".join(line + "\n" for line in lines))
     tmp.replace(path)
     return path
+
+
+def quality_of(result: TransformResult, table: str) -> dict[str, int]:
+    """Failing rows per check of one table in a transform's result."""
+    return {c.check: c.failing_rows for c in result.checks if c.table == table}
 
 
 def rows(lh: Lakehouse, table: str, order_by: str | None = None) -> list[dict[str, Any]]:
@@ -46,7 +52,7 @@ def lake_env(settings: Settings, **extra: str) -> dict[str, str]:
         LAKEHOUSE_GOLD_PATH=str(settings.layer_path("gold")),
         LAKEHOUSE_LOGS_DIR=str(settings.logs_path),
         LAKEHOUSE_LANDING_PATH=str(settings.landing),
-        LAKEHOUSE_METADATA_URL=f"sqlite:///{settings.base_path / 'metadata.db'}",
+        LAKEHOUSE_METADATA_URL=settings.metadata_dsn,
         **extra,
     )
     return env

@@ -5,30 +5,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+# Imported on first use (see exports.py): `import lakehouse.cli.main` holds signals before
+# the heavy imports happen (cli/startup.py).
+from lakehouse.exports import attribute as __getattr__  # noqa: F401
 
 if TYPE_CHECKING:
     from lakehouse.config import Settings
     from lakehouse.exceptions import LakehouseError
+    from lakehouse.ops.health import LakehouseHealthMonitor
     from lakehouse.service import Lakehouse
 
-__all__ = ["Lakehouse", "LakehouseError", "Settings"]
+__all__ = ["Lakehouse", "LakehouseError", "LakehouseHealthMonitor", "Settings"]
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str) -> Any:
-    # Imported on first use, so `import lakehouse.cli.main` can hold signals before the
-    # heavy imports (DuckDB, Arrow, delta-rs): see cli/startup.py.
-    if name == "Lakehouse":
-        from lakehouse.service import Lakehouse
-
-        return Lakehouse
-    if name == "LakehouseError":
-        from lakehouse.exceptions import LakehouseError
-
-        return LakehouseError
-    if name == "Settings":
-        from lakehouse.config import Settings
-
-        return Settings
-    raise AttributeError(f"module 'lakehouse' has no attribute {name!r}")

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from lakehouse.config import Settings
+from lakehouse.contract import TableId
 from lakehouse.ingest.kafka import KafkaIngestor
 from lakehouse.ingest.kafka.client import app_id
 from lakehouse.ingest.kafka.offsets import PAST_END, RECREATED, RETENTION, DataLossError
@@ -27,7 +28,6 @@ from lakehouse.ingest.schemas import bronze_schema
 from lakehouse.reports import RunReport
 from lakehouse.service import Lakehouse
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 pytestmark = pytest.mark.kafka
 

@@ -31,14 +31,14 @@ def test_batches_with_late_and_duplicate_data_match_a_full_refresh(lh: Lakehouse
         lh.simulate(events=12_000, days=2, start=start, seed=seed, bad_fraction=0.03)
         lh.ingest()
         reports = lh.transform()
-        modes = {m["mode"] for r in reports for m in r.details["models"].values()}
+        modes = {m.mode for r in reports for m in r.models}
         assert modes <= {"full", "incremental", "skipped"}
     incremental = snapshot(lh)
     assert all(incremental[t] for t in incremental), "every table has rows"
     # A rerun with no new data changes nothing.
     versions = {m.table.fqn: lh.store.version(m.table) for m in load_models()}
     reports = lh.transform()
-    assert all(m["mode"] == "skipped" for r in reports for m in r.details["models"].values())
+    assert all(m.mode == "skipped" for r in reports for m in r.models)
     assert {m.table.fqn: lh.store.version(m.table) for m in load_models()} == versions
     lh.transform(full_refresh=True)
     full = snapshot(lh)
@@ -53,10 +53,10 @@ def test_the_second_batch_runs_incrementally(lh: Lakehouse) -> None:
     lh.simulate(events=8_000, days=1, start=D + timedelta(days=1), seed=6, bad_fraction=0)
     lh.ingest()
     (silver, gold) = lh.transform()
-    models = {**silver.details["models"], **gold.details["models"]}
-    assert models["silver.app_events"]["mode"] == "incremental"
-    assert models["silver.clickstream_sessions"]["mode"] == "incremental"
-    assert models["gold.event_metrics"]["mode"] == "incremental"
+    models = {m.table: m for m in (*silver.models, *gold.models)}
+    assert models["silver.app_events"].mode == "incremental"
+    assert models["silver.clickstream_sessions"].mode == "incremental"
+    assert models["gold.event_metrics"].mode == "incremental"
     # Only the new day is recomputed (and the next, where sessions run past midnight).
-    assert models["gold.event_metrics"]["partitions"] <= 2
-    assert min(models["gold.event_metrics"]["dates"]) == (D + timedelta(days=1)).date().isoformat()
+    assert len(models["gold.event_metrics"].partitions) <= 2
+    assert min(models["gold.event_metrics"].partitions) == (D + timedelta(days=1)).date().isoformat()

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from lakehouse.reports import RunReport
-from lakehouse.storage.delta import TableInfo
+from lakehouse.results import TableInfo, TransformResult
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,15 +45,17 @@ def human_bytes(n: int) -> str:
     return f"{size:.1f} TB"
 
 
-def tables_table(infos: list[TableInfo]) -> Table:
+def tables_table(infos: list[TableInfo], width: int | None = None) -> Table:
+    """The lake's tables; the file count only where the terminal is wide enough for it."""
+    wide = (width or console.width) >= 100
     t = Table(title="Lakehouse tables", header_style="bold")
-    for col in ("table", "rows", "files", "size", "version", "last update (UTC)"):
-        t.add_column(col, justify="right" if col in ("rows", "files", "size", "version") else "left")
+    cols = ("table", "rows", *(("files",) if wide else ()), "size", "version", "updated (UTC)")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("table", "updated (UTC)") else "right", no_wrap=True)
     for i in infos:
-        t.add_row(
-            i.table.fqn, f"{i.rows:,}", str(i.files), human_bytes(i.size_bytes), str(i.version),
-            i.last_modified.strftime("%Y-%m-%d %H:%M:%S") if i.last_modified else "-",
-        )
+        stamp = i.last_modified.strftime("%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M") if i.last_modified else "-"
+        t.add_row(i.table.fqn, f"{i.rows:,}", *((str(i.files),) if wide else ()), human_bytes(i.size_bytes),
+                  str(i.version), stamp)
     return t
 
 
@@ -70,15 +72,14 @@ def ingest_summary(report: RunReport) -> Table:
     return t
 
 
-def transform_summary(report: RunReport) -> Table:
+def transform_summary(report: TransformResult) -> Table:
     t = Table(title=f"{report.job} ({report.duration_s:.1f} s)", header_style="bold")
     for col in ("table", "mode", "rows in", "rows out", "version", "seconds"):
         t.add_column(col, justify="left" if col in ("table", "mode") else "right")
-    models = report.details.get("models", {})
     for change in report.tables:
-        m = models.get(change.table, {})
+        m = report.model(change.table)
         t.add_row(
-            change.table, m.get("mode", "-"), f"{change.rows_in:,}", f"{change.rows_out:,}",
-            "-" if change.version_after is None else str(change.version_after), f"{m.get('seconds', 0):.2f}",
+            change.table, m.mode if m else "-", f"{change.rows_in:,}", f"{change.rows_out:,}",
+            "-" if change.version_after is None else str(change.version_after), f"{m.seconds if m else 0:.2f}",
         )
     return t

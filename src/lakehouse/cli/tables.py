@@ -40,10 +40,9 @@ def register(app: typer.Typer) -> None:
         for col in ("version", "timestamp", "operation", "rows added", "job"):
             t.add_column(col)
         for h in rows:
-            metrics = h.get("operationMetrics") or {}
             t.add_row(
-                str(h.get("version")), str(h.get("timestamp")), str(h.get("operation")),
-                str(metrics.get("num_added_rows", metrics.get("num_target_rows_inserted", "-"))),
-                str(h.get("lakehouse.job", "-")),
+                str(h.version), h.timestamp.strftime("%Y-%m-%d %H:%M:%S") if h.timestamp else "-", h.operation,
+                str(h.metrics.get("num_added_rows", h.metrics.get("num_target_rows_inserted", "-"))),
+                h.metadata.get("lakehouse.job", "-"),
             )
         console.print(t)

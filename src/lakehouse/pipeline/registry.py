@@ -1,105 +1,118 @@
-"""The SQL models: one `.sql` file per silver/gold table under `pipeline/models/<layer>/`.
+"""The models: each silver/gold table the contract declares with a `model`, and its SQL.
 
-Each file is a single DuckDB SELECT that reads lake tables by `layer.table` name; a header
-of `-- key: value` comments says how the runner materialises it:
-
-    -- kind: unique_key | partition | full | sessions | cdc_merge
-    -- key: event_id                (unique_key: the dedup key)
-    -- order: _ingested_at, _source (unique_key: earliest wins)
-    -- partition: metric_date       (partition: the column replaced per run)
-    -- description: ...
-
-The runner binds each `layer.table` name to a view (the whole table, or only the slice an
-incremental run must look at), so one model text serves full refresh, incremental runs and
-— transpiled by sqlglot — Spark.
+A model's SQL (`pipeline/models/<layer>/<table>.sql`) is one SELECT in DuckDB's dialect that
+reads lake tables by `layer.table` name. What it reads is found by parsing it with sqlglot
+(scope by scope, so a CTE is never taken for a table), and the models run in an order
+where every input is built before the models that read it (`graphlib`, which also refuses
+a cycle).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import graphlib
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from lakehouse.storage.names import TableId, resolve
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import traverse_scope
 
-_TABLE_REF = re.compile(r"\b(bronze|silver|gold)\.([a-z_][a-z0-9_]*)\b")
-_HEADER = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
+from lakehouse.contract import REGISTRY, ModelKind, ModelSpec, TableId, TableSpec
+from lakehouse.exceptions import ConfigError, TableNotFoundError
 
 
 @dataclass(frozen=True)
 class Model:
-    table: TableId
+    spec: TableSpec
     sql: str
-    kind: str
-    description: str = ""
-    options: dict[str, str] = field(default_factory=dict)
+    depends_on: tuple[TableId, ...]
 
     @property
-    def depends_on(self) -> list[TableId]:
-        refs = {TableId(layer, name) for layer, name in _TABLE_REF.findall(_strip_comments(self.sql))}
-        refs.discard(self.table)
-        return sorted(refs)
+    def table(self) -> TableId:
+        return self.spec.id
 
-    def option_list(self, name: str) -> list[str]:
-        raw = self.options.get(name, "")
-        return [p.strip() for p in raw.split(",") if p.strip()]
+    @property
+    def model(self) -> ModelSpec:
+        assert self.spec.model is not None
+        return self.spec.model
+
+    @property
+    def kind(self) -> ModelKind:
+        return self.model.kind
+
+    @property
+    def partition_column(self) -> str | None:
+        return self.spec.partition_by[0] if self.spec.partition_by else None
 
 
-def _strip_comments(sql: str) -> str:
-    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+def read_sql(spec: TableSpec) -> str:
+    path = spec.sql_path
+    if path is None:
+        raise ConfigError(f"{spec.fqn} has no model")
+    f = resources.files("lakehouse.pipeline") / "models" / path
+    try:
+        return f.read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{spec.fqn}: model SQL pipeline/models/{path} not found",
+            hint="add the SQL file next to the other models",
+        ) from None
 
 
-def _parse(table: TableId, text: str) -> Model:
-    options: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _HEADER.match(line.strip())
-        if not m:
-            if line.strip():
-                break
-            continue
-        options[m.group(1)] = m.group(2)
-    return Model(
-        table=table,
-        sql=text,
-        kind=options.pop("kind", "full"),
-        description=options.pop("description", ""),
-        options=options,
-    )
+def dependencies(target: TableId, sql: str) -> tuple[TableId, ...]:
+    """The lake tables `sql` reads: every table source of every scope that is not a CTE."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as exc:
+        raise ConfigError(f"{target}: model SQL does not parse: {str(exc).splitlines()[0]}") from None
+    found: set[TableId] = set()
+    for scope in traverse_scope(tree):
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table):
+                name = f"{source.db}.{source.name}" if source.db else source.name
+                try:
+                    found.add(REGISTRY.resolve(name))
+                except TableNotFoundError:
+                    raise ConfigError(
+                        f"{target}: model reads '{name}', which is not a table of the contract",
+                        hint="declare it in lakehouse/contract or fix the name",
+                    ) from None
+    found.discard(target)
+    return tuple(sorted(found))
+
+
+def _order(models: dict[TableId, Model]) -> list[Model]:
+    graph = {t: {d for d in m.depends_on if d in models} for t, m in models.items()}
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(str(t) for t in exc.args[1])
+        raise ConfigError(f"the models read each other in a cycle: {cycle}") from None
+    order: list[TableId] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())  # deterministic among independent models
+        order.extend(ready)
+        sorter.done(*ready)
+    return [models[t] for t in order]
+
+
+def build_models(specs: list[TableSpec]) -> tuple[Model, ...]:
+    models: dict[TableId, Model] = {}
+    for spec in specs:
+        sql = read_sql(spec)
+        models[spec.id] = Model(spec, sql, dependencies(spec.id, sql))
+    return tuple(_order(models))
 
 
 @cache
 def load_models() -> tuple[Model, ...]:
     """Every model, in dependency order (inputs before the models that read them)."""
-    root = resources.files("lakehouse.pipeline") / "models"
-    found: dict[TableId, Model] = {}
-    for layer_dir in sorted(root.iterdir(), key=lambda p: p.name):
-        if not layer_dir.is_dir():
-            continue
-        for f in sorted(layer_dir.iterdir(), key=lambda p: p.name):
-            if f.name.endswith(".sql"):
-                t = TableId(layer_dir.name, f.name.removesuffix(".sql"))
-                found[t] = _parse(t, f.read_text())
-    return tuple(_toposort(found))
-
-
-def _toposort(models: dict[TableId, Model]) -> list[Model]:
-    order: list[Model] = []
-    seen: set[TableId] = set()
-
-    def visit(t: TableId) -> None:
-        if t in seen or t not in models:
-            return
-        seen.add(t)
-        for dep in models[t].depends_on:
-            visit(dep)
-        order.append(models[t])
-
-    for t in sorted(models):
-        visit(t)
-    return order
+    return build_models(REGISTRY.models())
 
 
 def model_for(name: str | TableId) -> Model | None:
-    t = resolve(name) if isinstance(name, str) else name
+    t = REGISTRY.resolve(name) if isinstance(name, str) else name
     return next((m for m in load_models() if m.table == t), None)

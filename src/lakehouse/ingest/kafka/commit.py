@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.config import Settings
+from lakehouse.contract import TableId
 from lakehouse.exceptions import CommitConflictError
 from lakehouse.ingest.bronze import QUARANTINE, BronzeWriter, new_batch_id
 from lakehouse.ingest.kafka.batch import Chunk, Lines, to_lines
@@ -41,7 +42,6 @@ from lakehouse.ingest.kafka.offsets import RETENTION, Skip
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import QUARANTINE_SCHEMA, bronze_schema
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 log = logging.getLogger(__name__)
 

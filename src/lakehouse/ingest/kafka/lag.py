@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lakehouse.config import SOURCES, Settings
+from lakehouse.contract import TableId
 from lakehouse.ingest.kafka.client import (
     admin,
     app_id,
@@ -11,7 +12,6 @@ from lakehouse.ingest.kafka.client import (
     watermarks,
 )
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 
 def consumer_lag(settings: Settings, sources: list[str] | None = None) -> dict[str, dict[int, int]]:

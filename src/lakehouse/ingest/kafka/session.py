@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.config import Settings
+from lakehouse.contract import TableId
 from lakehouse.exceptions import BrokerUnavailableError
 from lakehouse.ingest.bronze import QUARANTINE
 from lakehouse.ingest.files import SourceCounts
@@ -46,7 +47,6 @@ from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS
 from lakehouse.reports import RunReport
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,3 @@
--- kind: full
--- description: Per UTC day: daily_users (distinct users with a valid event), total_events, new_users (first-ever valid event that day), returning_users = daily_users - new_users, avg_events_per_user, sessions started, revenue and orders (completed transactions).
 WITH days AS (
     SELECT
         event_date,

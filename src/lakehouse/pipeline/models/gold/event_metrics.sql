@@ -1,6 +1,3 @@
--- kind: partition
--- partition: event_date
--- description: Per UTC event hour x event_type x app_type, from valid deduplicated app events: total_events, unique_users, events_per_user = total_events / unique_users.
 SELECT
     event_hour AS metric_hour,
     event_type,

@@ -1,6 +1,3 @@
--- kind: partition
--- partition: event_date
--- description: Operational health per UTC hour: concurrent_users (distinct users with a valid event), event_count, requests, error_count (HTTP 5xx), error_rate_pct, p95_latency_ms (continuous quantile), health_status: critical if error_rate_pct >= 5 or p95 >= 2000 ms; degraded if error_rate_pct >= 1 or p95 >= 1000 ms; otherwise healthy.
 WITH events AS (
     SELECT event_hour AS metric_hour, event_date, count(DISTINCT user_id) AS concurrent_users, count(*) AS event_count
     FROM silver.app_events

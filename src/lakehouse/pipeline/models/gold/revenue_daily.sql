@@ -1,6 +1,15 @@
--- kind: partition
--- partition: event_date
--- description: Per UTC day, from valid deduplicated transactions: revenue (completed amounts), orders (completed), paying_users, failed and refunded counts, refunded_amount, avg_order_value.
+WITH tx AS (
+    SELECT
+        t.event_date,
+        t.user_id,
+        t.amount,
+        t.status,
+        -- The order's current state (silver.orders, from CDC); a transaction without one counts as is.
+        coalesce(o.is_deleted OR o.status IN ('refunded', 'cancelled'), false) AS order_reversed
+    FROM silver.transactions AS t
+    LEFT JOIN silver.orders AS o ON o.order_id = t.order_id
+    WHERE t.is_valid
+)
 SELECT
     event_date AS revenue_date,
     coalesce(round(sum(amount) FILTER (WHERE status = 'completed'), 2), 0) AS revenue,
@@ -10,7 +19,7 @@ SELECT
     count(*) FILTER (WHERE status = 'refunded') AS refunded_orders,
     coalesce(round(sum(amount) FILTER (WHERE status = 'refunded'), 2), 0) AS refunded_amount,
     round(avg(amount) FILTER (WHERE status = 'completed'), 2) AS avg_order_value,
+    coalesce(round(sum(amount) FILTER (WHERE status = 'completed' AND NOT order_reversed), 2), 0) AS net_revenue,
     event_date
-FROM silver.transactions
-WHERE is_valid
+FROM tx
 GROUP BY event_date

@@ -1,5 +1,3 @@
--- kind: full
--- description: Per user with a valid event. Measured against the data clock (latest valid event): recency_days, active_days and events and purchases in the last 30 days. engagement_score (0-100) = 35*min(events_30d/100,1) + 25*min(active_days_30d/10,1) + 25*max(0,1-recency_days/14) + 15*min(purchases_30d/3,1). segment: Inactive if recency_days >= 14, else VIP if score >= 70, Active if score >= 35, else Regular. churn_risk (0-1) = 0.6*min(recency_days/14,1) + 0.4*(1-min(active_days_30d/10,1)); churn_risk_level: low < 0.3 <= medium < 0.6 <= high.
 WITH clock AS (
     SELECT max(last_event_at) AS as_of FROM silver.user_activity_daily
 ), per_user AS (

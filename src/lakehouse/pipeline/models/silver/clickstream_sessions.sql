@@ -1,6 +1,3 @@
--- kind: sessions
--- partition: session_date
--- description: Sessions per user from valid clicks: a gap strictly greater than 30 minutes between a user's consecutive clicks starts a new session.
 WITH clicks AS (
     SELECT user_id, click_id, page_name, click_timestamp AS ts, scroll_depth
     FROM silver.clicks

@@ -1,6 +1,3 @@
--- kind: partition
--- partition: event_date
--- description: Per user and UTC day, from valid deduplicated app events: event counts, first/last event time, distinct event types and purchases.
 SELECT
     user_id,
     event_date,

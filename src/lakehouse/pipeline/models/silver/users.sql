@@ -1,5 +1,3 @@
--- kind: full
--- description: Current rows of the source `users` table (CDC, deletes applied) with engagement from valid events. days_since_last_event and is_active (an event within 7 days) are measured against the lake's data clock: the latest valid event time.
 WITH activity AS (
     SELECT
         user_id,
