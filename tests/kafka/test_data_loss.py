@@ -70,8 +70,8 @@ def _committed_skips(settings: Settings) -> list[dict[str, Any]]:
     """Every skip recorded in bronze's commit metadata, oldest first."""
     out: list[dict[str, Any]] = []
     for commit in reversed(DeltaStore(settings).history(BRONZE)):
-        if "lakehouse.kafka.skipped" in commit:
-            out += json.loads(commit["lakehouse.kafka.skipped"])
+        if "lakehouse.kafka.skipped" in commit.metadata:
+            out += json.loads(commit.metadata["lakehouse.kafka.skipped"])
     return out
 
 
@@ -282,5 +282,5 @@ def test_a_failed_run_is_reported_in_the_logs_and_the_run_history(kit: Any) -> N
     assert failed["status"] == "failed" and "data loss on" in failed["error"]
     (entry,) = failed["details"]["data_loss"]
     assert (entry["partition"], entry["reason"], entry["from"]) == (0, RECREATED, 3)
-    (run,) = Lakehouse(settings).governance.runs(job="ingest", status="failed")
+    (run,) = Lakehouse(settings).catalog.runs(job="ingest", status="failed")
     assert run["run_id"] == failed["run_id"]

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lakehouse.ingest import strict
 from lakehouse.ingest.kafka.batch import BOM, Chunk, to_lines
 from lakehouse.service import Lakehouse
 
@@ -33,7 +34,7 @@ def _lines(values: list[str | None]) -> tuple[list[str | None], list[bool]]:
 
 @settings(max_examples=300, deadline=None)
 @given(VALUES, st.data())
-def test_one_leading_byte_order_mark_is_dropped_and_blank_means_whitespace_only(
+def test_one_leading_byte_order_mark_is_looked_past_and_blank_means_whitespace_only(
     values: list[str | None], data: st.DataObject
 ) -> None:
     plain = [None if v is None else v.lstrip(BOM) for v in values]
@@ -41,15 +42,21 @@ def test_one_leading_byte_order_mark_is_dropped_and_blank_means_whitespace_only(
         None if v is None else (BOM + v if data.draw(st.booleans()) else v) for v in plain
     ]
     got, empty = _lines(marked)
-    assert got == plain  # the mark is gone; nothing else changed
+    assert got == marked  # the values go to the parser as sent: it drops one leading mark
     assert empty == [v is None or v.strip() == "" for v in plain]
+    kept = [v for v, e in zip(marked, empty, strict=True) if not e]
+    parsed = strict.scan(pa.array(kept, pa.large_string())).lines.to_pylist()
+    assert parsed == [v for v, e in zip(plain, empty, strict=True) if not e]
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(TEXT, min_size=1, max_size=10))
 def test_a_second_mark_or_one_inside_the_text_is_kept(values: list[str]) -> None:
-    got, _ = _lines([BOM + BOM + v for v in values] + [f"x{BOM}{v}" for v in values])
-    assert got == [BOM + v for v in values] + [f"x{BOM}{v}" for v in values]
+    marked = [BOM + BOM + v for v in values] + [f"x{BOM}{v}" for v in values]
+    got, empty = _lines(marked)
+    assert got == marked and not any(empty)
+    parsed = strict.scan(pa.array(got, pa.large_string())).lines.to_pylist()
+    assert parsed == [BOM + v for v in values] + [f"x{BOM}{v}" for v in values]
 
 
 @pytest.mark.kafka

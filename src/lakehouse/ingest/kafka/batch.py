@@ -101,15 +101,17 @@ def to_lines(chunk: Chunk) -> Lines:
     line = decode(chunk.value)
     # The first character of every value, once: it finds byte-order marks and blank candidates
     # without a pass over whole values (nearly every message starts with "{").
-    first = pc.utf8_slice_codeunits(line, 0, 1)
+    text, first = line, pc.utf8_slice_codeunits(line, 0, 1)
     bom = pc.equal(first, BOM)
     if pc.any(bom).as_py():
         # Some producers send a text file's byte-order mark: one at the very start is not data.
-        line = pc.if_else(bom, pc.utf8_slice_codeunits(line, 1), line)
-        first = pc.utf8_slice_codeunits(line, 0, 1)
+        # The parser drops it itself (strict.py, as for a landing file's lines), so the value
+        # goes to it as sent; only the blank test looks past it here.
+        text = pc.if_else(bom, pc.utf8_slice_codeunits(line, 1), line)
+        first = pc.utf8_slice_codeunits(text, 0, 1)
     return Lines(
         table=pa.table({"position": pa.array(np.arange(len(chunk), dtype=np.int64)), "line": line}),
-        empty=_blank(line, first),
+        empty=_blank(text, first),
     )
 
 
