@@ -8,25 +8,22 @@ from the old one (`offsets.py`). Right before committing, the topic's id is aske
 broker again: a batch read from a topic that was re-created under the consumer (which
 librdkafka does not report while the new topic has messages at its position) is not written.
 
-Check-then-commit is made atomic with a per-source file lock (`fcntl.flock`) because
-delta-rs alone cannot do it: it rejects a concurrent commit carrying the same app id only
-when both writers started from the same snapshot, and `DeltaStore.append` loads the
-snapshot at write time — a worker that read the marker before a rival committed would
-then append a duplicate batch unopposed. Every worker runs on the same filesystem as the
-lake (it is a local path), so a lock file next to the tables serialises the few
-milliseconds of check + commit per source; workers on different sources never wait.
+Check-then-commit is made atomic with the table's shared commit lock
+(`storage.locks.hold(settings, bronze.<source>)`), because delta-rs alone cannot do it: it
+rejects a concurrent commit carrying the same app id only when both writers started from the
+same snapshot, and `DeltaStore.append` loads the snapshot at write time — a worker that read
+the marker before a rival committed would then append a duplicate batch unopposed. It is the
+lock every writer of the lake takes for that table (file ingest, retention, optimize, vacuum,
+and `DeltaStore` around each commit), so a Kafka commit never interleaves with any of them;
+workers on different sources never wait for each other.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +39,7 @@ from lakehouse.ingest.kafka.offsets import RETENTION, Skip
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import QUARANTINE_SCHEMA, bronze_schema
 from lakehouse.storage.delta import DeltaStore
+from lakehouse.storage.locks import hold
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +60,6 @@ class Committed:
     skipped: list[Skip] = field(default_factory=list)  # recorded in this commit
 
 
-def lock_path(settings: Settings, source: str) -> Path:
-    return settings.layer_path("bronze") / "_locks" / f"kafka.{source}.lock"
-
-
-@contextmanager
-def table_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock across processes (and threads: each call opens its own file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released by the OS if the process dies
-        yield
-    finally:
-        os.close(fd)
-
-
 TopicIdProbe = Callable[[str], int | None]  # topic -> its id's hash now (None: unknown)
 
 
@@ -93,13 +75,13 @@ class Committer:
         parser: RecordParser,
         topic_id_probe: TopicIdProbe | None = None,
     ) -> None:
+        self.settings = settings
         self.store = store
         self.source = source
         self.topic = topic
         self.table = TableId("bronze", source)
         self.parser = parser
         self.writer = BronzeWriter(store)
-        self.lock = lock_path(settings, source)
         self.probe = topic_id_probe
 
     def markers(self, partitions: list[int]) -> dict[int, int | None]:
@@ -147,14 +129,18 @@ class Committer:
         return self._locked(lambda: self._write_skip(skip, expected, topic_id))
 
     def _locked(self, fn: Callable[[], Committed]) -> Committed:
-        with table_lock(self.lock):
+        # The shared per-table commit lock (storage/locks.py): re-entrant, so the store's own
+        # acquisition inside each commit is a no-op; the bronze writer takes the quarantine's
+        # lock after it (the lock order locks.py documents).
+        with hold(self.settings, self.table):
             for attempt in range(1, COMMIT_ATTEMPTS + 1):
                 try:
                     return fn()
                 except CommitConflictError:
-                    # A writer that is not a Kafka worker (OPTIMIZE, another job on quarantine)
-                    # won a commit race. Markers and floors are re-read on the next attempt, so
-                    # a quarantine commit that already landed is not written twice.
+                    # Every writer of the lake takes that lock, so a commit race is left only to
+                    # a writer outside it (another engine on the same tables). Markers and floors
+                    # are re-read on the next attempt, so a quarantine commit that already landed
+                    # is not written twice.
                     if attempt == COMMIT_ATTEMPTS:
                         raise
                     log.warning(
