@@ -151,6 +151,8 @@ def cluster_metadata(
     """Topic metadata; BrokerUnavailableError when no broker answers within `timeout`
     (default `CONNECT_TIMEOUT_S`)."""
     client = client or admin(settings)
+    # Not tenacity: this is one wait of `timeout` cut into short calls that each look at
+    # `stopping`, not a retry policy (the --follow retries around it are: consumer.py).
     deadline = time.monotonic() + (CONNECT_TIMEOUT_S if timeout is None else timeout)
     while True:
         if stopping():
@@ -227,7 +229,8 @@ def ensure_topics(
 def _wait_for_metadata(
     settings: Settings, client: AdminClient, topics: list[str], stopping: Stopping
 ) -> ClusterMetadata:
-    # A created topic appears in metadata with its leaders a moment later.
+    # A created topic appears in metadata with its leaders a moment later. (A poll for a
+    # condition with a deadline, not an error retried: a plain loop reads clearer than tenacity.)
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
     while True:
         md = cluster_metadata(settings, client, stopping=stopping)
@@ -256,6 +259,8 @@ def topic_ids(
     again for up to `RETRY_UNKNOWN_S`.
     """
     timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    # Not tenacity: each round asks again only the topics whose answer was retriable and keeps
+    # the others' answers, which a retry of the whole call would throw away.
     out: dict[str, int | None] = dict.fromkeys(topics)
     left = list(out)
     deadline = time.monotonic() + timeout
@@ -301,6 +306,7 @@ def watermarks(
     left out (one that no longer exists, say).
     """
     timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    # Not tenacity, as in `topic_ids`: only the partitions without an answer are asked again.
     tps = [TopicPartition(t, p) for t, ps in parts.items() for p in ps]
     specs = (("low", OffsetSpec.earliest()), ("high", OffsetSpec.latest()))  # type: ignore[no-untyped-call]
     found: dict[str, dict[tuple[str, int], int]] = {"low": {}, "high": {}}

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from lakehouse.config import Settings
 from lakehouse.contract import TableId
@@ -133,23 +134,22 @@ class Committer:
         # acquisition inside each commit is a no-op; the bronze writer takes the quarantine's
         # lock after it (the lock order locks.py documents).
         with hold(self.settings, self.table):
-            for attempt in range(1, COMMIT_ATTEMPTS + 1):
-                try:
-                    return fn()
-                except CommitConflictError:
-                    # Every writer of the lake takes that lock, so a commit race is left only to
-                    # a writer outside it (another engine on the same tables). Markers and floors
-                    # are re-read on the next attempt, so a quarantine commit that already landed
-                    # is not written twice.
-                    if attempt == COMMIT_ATTEMPTS:
-                        raise
-                    log.warning(
-                        "%s: commit conflict, retrying (%d/%d)",
-                        self.topic,
-                        attempt,
-                        COMMIT_ATTEMPTS,
-                    )
-        raise AssertionError("unreachable")
+            # Every writer of the lake takes that lock, so a commit race is left only to a
+            # writer outside it (another engine on the same tables). `fn` re-reads markers and
+            # floors on each attempt, so a quarantine commit that already landed is not
+            # written twice.
+            retrying = Retrying(
+                retry=retry_if_exception_type(CommitConflictError),
+                stop=stop_after_attempt(COMMIT_ATTEMPTS),
+                before_sleep=self._log_conflict,
+                reraise=True,
+            )
+            return retrying(fn)
+
+    def _log_conflict(self, state: RetryCallState) -> None:
+        log.warning(
+            "%s: commit conflict, retrying (%d/%d)", self.topic, state.attempt_number, COMMIT_ATTEMPTS
+        )
 
     def _write_skip(self, skip: Skip, expected: int | None, topic_id: int | None) -> Committed:
         p = skip.partition

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
+
 from lakehouse.config import SOURCES, Settings
 from lakehouse.exceptions import BrokerUnavailableError
 from lakehouse.ingest.files import new_connection
@@ -145,21 +147,34 @@ class KafkaIngestor:
                 topics.missing = [t for t in topics.missing if t not in topics.created]
 
     def _metadata(self, client: AdminClient, follow: bool, report: RunReport) -> ClusterMetadata:
-        delay = BACKOFF_FIRST_S
-        while True:
-            try:
-                return cluster_metadata(self.settings, client, stopping=self.flag)
-            except BrokerUnavailableError as exc:
-                if not follow:
-                    raise
-                report.details["broker_retries"] += 1
-                log.warning("%s; --follow retries in %.0f s, until stopped", exc.message, delay)
-            deadline = time.monotonic() + delay
-            while time.monotonic() < deadline:
-                if self.flag():
-                    raise StopRequested
-                time.sleep(0.1)
-            delay = min(delay * 2, BACKOFF_MAX_S)
+        """The cluster's metadata; with `follow`, an unreachable broker is asked again (backing
+        off 1, 2, 4 ... 30 s) until it answers or the run is stopped."""
+        if not follow:
+            return cluster_metadata(self.settings, client, stopping=self.flag)
+
+        def retrying(state: RetryCallState) -> None:
+            report.details["broker_retries"] += 1
+            exc = state.outcome.exception() if state.outcome else None
+            why = exc.message if isinstance(exc, BrokerUnavailableError) else str(exc)
+            pause = state.next_action.sleep if state.next_action else 0.0
+            log.warning("%s; --follow retries in %.0f s, until stopped", why, pause)
+
+        attempts = Retrying(
+            retry=retry_if_exception_type(BrokerUnavailableError),
+            wait=wait_exponential(multiplier=BACKOFF_FIRST_S, max=BACKOFF_MAX_S),
+            sleep=self._pause,
+            before_sleep=retrying,
+            reraise=True,
+        )
+        return attempts(cluster_metadata, self.settings, client, stopping=self.flag)
+
+    def _pause(self, seconds: float) -> None:
+        """tenacity's sleep between attempts, cut short by a stop request (StopRequested)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.flag():
+                raise StopRequested
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     # -- the report --------------------------------------------------------------------------------
     def _summarise(
