@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.access import AccessService, Principal
 from lakehouse.catalog.service import CatalogService
-from lakehouse.config import SOURCES, Settings
+from lakehouse.config import Settings
 from lakehouse.contract import LAYERS, Layer, TableId, resolve, tables_in
-from lakehouse.exceptions import InputError, LakehouseError, TransformError
+from lakehouse.exceptions import InputError, TransformError
 from lakehouse.metadata.store import MetadataStore
 from lakehouse.query.service import QueryService
 from lakehouse.query.text import duckdb_text as values_as_text
@@ -55,14 +55,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 R = TypeVar("R", bound=RunReport | JobResult)
-
-
-def _stop_when_set(event: threading.Event, stop: Callable[[], None]) -> None:
-    def watch() -> None:
-        event.wait()
-        stop()
-
-    threading.Thread(target=watch, name="lakehouse-ingest-stop", daemon=True).start()
 
 
 def pipeline_lock(settings: Settings) -> Any:
@@ -164,49 +156,13 @@ class Lakehouse:
         fail_on_data_loss: bool | None = None,
         stop: threading.Event | None = None,
     ) -> RunReport:
-        """`create_topics`, `fail_on_data_loss` (Kafka): override the `kafka.*` settings of that name.
+        """Land new records in bronze from the landing zone or Kafka (`ingest/job.py`). Kafka: `create_topics`,
+        `fail_on_data_loss` override the `kafka.*` settings; setting `stop` ends a --follow run (scheduler shutdown)."""
+        from lakehouse.ingest import job
 
-        `stop` (Kafka): another thread ends a --follow run by setting it (the scheduler's shutdown).
-        """
-        for s in sources or []:
-            if s not in SOURCES:
-                raise InputError(f"unknown source '{s}'", hint=f"choose from {', '.join(SOURCES)}")
-        if source == "kafka":
-            from lakehouse.ingest.kafka import KafkaIngestor
-
-            asked = {"create_topics": create_topics, "fail_on_data_loss": fail_on_data_loss}
-            kafka = self.settings.kafka.model_copy(update={k: v for k, v in asked.items() if v is not None})
-            ingestor = KafkaIngestor(self.settings.model_copy(update={"kafka": kafka}), self.store)
-            if stop is not None:
-                _stop_when_set(stop, ingestor.stop)
-            # SIGINT/SIGTERM stop the run from here until its report is written and recorded:
-            # a signal at any moment gives a report and exit code 0, not a process killed halfway.
-            with ingestor.stop_on_signals():
-                self._warm_up()
-                try:
-                    report = ingestor.run(sources, progress=progress, follow=follow)
-                except Exception:
-                    if ingestor.report is not None:  # a failed run is reported too (logs, runs)
-                        try:
-                            self._finish(ingestor.report)
-                        except Exception:
-                            log.warning("could not write the failed run's report", exc_info=True)
-                    raise
-                return self._finish(report)
-        self._warm_up()
-        if source == "files":
-            from lakehouse.ingest.files import FileIngestor
-
-            report = FileIngestor(self.settings, self.store).run(sources, progress)
-        else:
-            raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
-        self._finish(report)
-        if report.status == "failed":  # some sources failed; the others ran and are in the report
-            raise LakehouseError(
-                report.error or "ingest failed",
-                hint=f"the other sources were ingested; the run report in {self.settings.logs_path} has the details",
-            )
-        return report
+        return job.run(self.settings, self.store, source=source, sources=sources, progress=progress, follow=follow,
+                       create_topics=create_topics, fail_on_data_loss=fail_on_data_loss, stop=stop,
+                       warm_up=self._warm_up, finish=self._finish)
 
     # -- transform ----------------------------------------------------------------------------
     def transform(
@@ -307,28 +263,11 @@ class Lakehouse:
         return schedule_status(self.schedule_store, self.settings.schedule, runs=runs)
 
     def run_job(self, name: str, *, due_between: tuple[datetime, datetime] | None = None) -> Outcome | None:
-        """Run one job now, as the scheduler would (its lease, retries, history); None when
-        `due_between` is given and the job has no slot in that window (Airflow's intervals)."""
-        from lakehouse.ops.scheduler import (
-            Control,
-            Executor,
-            SystemClock,
-            holder_id,
-            job_by_name,
-        )
-        from lakehouse.ops.scheduler.cron import due
+        """Run one job now, as the scheduler would (`ops/scheduler/manual.py`)."""
+        from lakehouse.ops.scheduler.manual import run_now
 
-        job = job_by_name(self.settings.schedule, name)
-        slot = None
-        if due_between is not None:
-            start, end = due_between
-            window = due(job.cron, start, end, keep=1, tz=self.settings.schedule.timezone)
-            if not window.slots:
-                return None
-            slot = window.slots[-1]
-        executor = Executor(self.schedule_store, self.scheduled_jobs(), self.settings.schedule,
-                            holder=holder_id(), clock=SystemClock(), control=Control())
-        return executor.run(job, slot=slot, trigger="manual" if slot is None else "external")
+        return run_now(self.schedule_store, self.scheduled_jobs(), self.settings.schedule, name,
+                       due_between=due_between)
 
     def airflow_dag(self, *, dag_id: str = "lakehouse", command: str = "lakehouse") -> str:
         """An Airflow DAG file with the schedule's jobs, crons and dependencies, calling the CLI."""
