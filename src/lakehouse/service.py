@@ -27,8 +27,7 @@ from lakehouse.exceptions import InputError, TransformError
 from lakehouse.metadata.store import MetadataStore
 from lakehouse.query.service import QueryService
 from lakehouse.query.text import duckdb_text as values_as_text
-from lakehouse.reports import RunReport
-from lakehouse.results import Commit, JobResult, Summary, TableInfo, TransformResult
+from lakehouse.results import Commit, IngestResult, JobResult, Summary, TableInfo, TransformResult
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
 from lakehouse.storage.delta import DeltaStore
 from lakehouse.storage.locks import table_lock
@@ -54,7 +53,7 @@ __all__ = ["Lakehouse", "Progress", "values_as_text"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-R = TypeVar("R", bound=RunReport | JobResult)
+R = TypeVar("R", bound=JobResult)
 
 
 def pipeline_lock(settings: Settings) -> Any:
@@ -155,7 +154,7 @@ class Lakehouse:
         create_topics: bool | None = None,
         fail_on_data_loss: bool | None = None,
         stop: threading.Event | None = None,
-    ) -> RunReport:
+    ) -> IngestResult:
         """Land new records in bronze from the landing zone or Kafka (`ingest/job.py`). Kafka: `create_topics`,
         `fail_on_data_loss` override the `kafka.*` settings; setting `stop` ends a --follow run (scheduler shutdown)."""
         from lakehouse.ingest import job
@@ -384,7 +383,7 @@ class Lakehouse:
         self._record(report)
         return report
 
-    def _record(self, report: RunReport | JobResult) -> None:
+    def _record(self, report: JobResult) -> None:
         # A job's outcome never depends on the metadata store, but a failure to record is
         # logged, not hidden.
         if self._warming is not None:

@@ -11,10 +11,12 @@ partition, counts exactly what it read, and records the skip in the report and i
 from __future__ import annotations
 
 import json
+import operator
 import subprocess
 import sys
 import threading
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -25,7 +27,7 @@ from lakehouse.ingest.kafka import KafkaIngestor
 from lakehouse.ingest.kafka.client import app_id
 from lakehouse.ingest.kafka.offsets import PAST_END, RECREATED, RETENTION, DataLossError
 from lakehouse.ingest.schemas import bronze_schema
-from lakehouse.reports import RunReport
+from lakehouse.results import IngestResult
 from lakehouse.service import Lakehouse
 from lakehouse.storage.delta import DeltaStore
 
@@ -53,7 +55,7 @@ def _event_ids(settings: Settings) -> Counter[str]:
     return Counter(store.dataset(BRONZE).to_table(columns=["event_id"]).column(0).to_pylist())
 
 
-def _ingest(settings: Settings, **kw: Any) -> RunReport:
+def _ingest(settings: Settings, **kw: Any) -> IngestResult:
     return Lakehouse(settings).ingest(source="kafka", sources=[SOURCE], **kw)
 
 
@@ -98,7 +100,7 @@ def _fails_and_commits_nothing(kit: Any, partitions: list[int], reason: str) -> 
     assert _event_ids(settings) == before
     failed = _latest_report(settings)
     assert failed["status"] == "failed"
-    assert sorted(x["partition"] for x in failed["details"]["data_loss"]) == partitions
+    assert sorted(x["partition"] for x in failed["data_loss"]) == partitions
     with pytest.raises(DataLossError) as caught:
         _ingest(settings)
     assert sorted(s.partition for s in caught.value.skips) == partitions
@@ -106,15 +108,17 @@ def _fails_and_commits_nothing(kit: Any, partitions: list[int], reason: str) -> 
 
 
 def _skips_are_recorded(
-    settings: Settings, report: RunReport, expected: dict[int, tuple[str, int, int]]
+    settings: Settings, report: IngestResult, expected: dict[int, tuple[str, int, int]]
 ) -> None:
     """partition -> (reason, from, to): in the report and in bronze's commit metadata, once."""
-    got = {s["partition"]: (s["reason"], s["from"], s["to"]) for s in report.details["skipped"]}
+    got = {s.partition: (s.reason, s.from_offset, s.to_offset) for s in report.skipped}
     assert got == expected
-    assert report.details["sources"][SOURCE]["skipped"] == report.details["skipped"]
+    assert report.source(SOURCE).skipped == report.skipped
     committed = _committed_skips(settings)
-    assert {s["partition"]: (s["reason"], s["from"], s["to"]) for s in committed} == expected
-    assert len(committed) == len(expected)
+    assert {s["partition"]: (s["reason"], s["from_offset"], s["to_offset"]) for s in committed} == expected
+    # The same records, once each, in bronze's commits and in the report.
+    by_partition = operator.itemgetter("partition")
+    assert sorted(committed, key=by_partition) == sorted(map(asdict, report.skipped), key=by_partition)
 
 
 @pytest.mark.parametrize(
@@ -132,20 +136,19 @@ def test_a_recreated_topic_fails_the_run_or_restarts_from_its_first_message(
     settings: Settings = kit.settings
     kit.create(SOURCE, len(before))
     old = _fill(kit, "old", before)
-    assert _ingest(settings).details["received"] == sum(before)
+    assert _ingest(settings).received == sum(before)
     kit.recreate(SOURCE, len(after))
     new = _fill(kit, "new", after)
     recreated = [p for p in range(min(len(before), len(after)))]
     _fails_and_commits_nothing(kit, recreated, RECREATED)
 
     report = _ingest(settings, fail_on_data_loss=False)
-    d = report.details
-    assert report.status == "success" and d["balanced"] is True
-    assert d["received"] == d["bronze"] == sum(after)
+    assert report.status == "success" and report.balanced is True
+    assert report.received == report.bronze == sum(after)
     assert _event_ids(settings) == Counter(old | new)  # every message once, old and new
     _skips_are_recorded(settings, report, {p: (RECREATED, before[p], 0) for p in recreated})
     again = _ingest(settings)  # the skip moved bronze's offsets: the default policy is content
-    assert again.details["received"] == 0 and again.details["skipped"] == []
+    assert again.received == 0 and again.skipped == []
 
 
 @pytest.mark.parametrize(
@@ -170,18 +173,17 @@ def test_messages_deleted_before_ingestion_fail_the_run_or_are_skipped_and_recor
     _fails_and_commits_nothing(kit, lossy, RETENTION)
 
     report = _ingest(settings, fail_on_data_loss=False)
-    d = report.details
     lows = {p: deleted.get(p, 30) for p in range(3)}
-    assert d["balanced"] is True
-    assert d["received"] == d["bronze"] == sum(50 - max(30, lows[p]) for p in range(3))
+    assert report.balanced is True
+    assert report.received == report.bronze == sum(50 - max(30, lows[p]) for p in range(3))
     still_there = {
         f"more-p{p}-{i}" for p in range(3) for i in range(20) if 30 + i >= lows[p]
     }
     assert _event_ids(settings) == Counter(old | still_there)
     _skips_are_recorded(settings, report, {p: (RETENTION, 30, deleted[p]) for p in lossy})
-    skipped = {s["partition"]: s["skipped_offsets"] for s in d["skipped"]}
+    skipped = {s.partition: s.skipped_offsets for s in report.skipped}
     assert skipped == {p: deleted[p] - 30 for p in lossy}
-    assert _ingest(settings).details["received"] == 0
+    assert _ingest(settings).received == 0
 
 
 @pytest.mark.parametrize(
@@ -211,11 +213,11 @@ def test_an_offset_past_the_partitions_end_fails_the_run_or_restarts_it(
 
     report = _ingest(settings, fail_on_data_loss=False)
     read = [p for p in range(3) if p in past or p not in markers]  # at the end: nothing new
-    assert report.details["received"] == report.details["bronze"] == sum(counts[p] for p in read)
+    assert report.received == report.bronze == sum(counts[p] for p in read)
     expected = {f"now-p{p}-{i}" for p in read for i in range(counts[p])}
     assert _event_ids(settings) == Counter(expected)
     _skips_are_recorded(settings, report, {p: (PAST_END, markers[p], 0) for p in past})
-    assert _ingest(settings).details["received"] == 0
+    assert _ingest(settings).received == 0
 
 
 def _following(settings: Settings) -> tuple[KafkaIngestor, threading.Thread, dict[str, Any]]:
@@ -263,9 +265,9 @@ def test_a_topic_recreated_under_a_following_consumer_is_caught(
         ingestor.stop()
         thread.join(timeout=60)
     report = out["report"]
-    assert report.details["balanced"] is True
+    assert report.balanced is True
     assert _event_ids(settings) == Counter(old | new)
-    got = {s["partition"]: (s["reason"], s["from"]) for s in report.details["skipped"]}
+    got = {s.partition: (s.reason, s.from_offset) for s in report.skipped}
     assert got == {p: (RECREATED, 20) for p in range(len(after))}
     assert len(_committed_skips(settings)) == len(after)
 
@@ -280,7 +282,7 @@ def test_a_failed_run_is_reported_in_the_logs_and_the_run_history(kit: Any) -> N
         _ingest(settings)
     failed = _latest_report(settings)
     assert failed["status"] == "failed" and "data loss on" in failed["error"]
-    (entry,) = failed["details"]["data_loss"]
-    assert (entry["partition"], entry["reason"], entry["from"]) == (0, RECREATED, 3)
+    (entry,) = failed["data_loss"]
+    assert (entry["partition"], entry["reason"], entry["from_offset"]) == (0, RECREATED, 3)
     (run,) = Lakehouse(settings).catalog.runs(job="ingest", status="failed")
     assert run["run_id"] == failed["run_id"]

@@ -75,8 +75,8 @@ def test_marked_and_blank_messages_land_where_they_belong(kit: Any) -> None:
     kit.send("app_events", good + blank + malformed, 0)
     lh = Lakehouse(kit.settings)
     report = lh.ingest(source="kafka", sources=["app_events"])
-    s = report.details["sources"]["app_events"]
-    assert (s["received"], s["bronze"], s["quarantined"]) == (10, 3, 7)
+    s = report.source("app_events")
+    assert (s.received, s.bronze, s.quarantined) == (10, 3, 7)
     bronze = lh.store.dataset("bronze.app_events").to_table().to_pylist()
     assert sorted(r["event_id"] for r in bronze) == ["e-1", "e-2", "e-3"]
     assert all(r["_rescued_data"] is None for r in bronze)

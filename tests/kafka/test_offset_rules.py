@@ -38,9 +38,10 @@ def test_only_an_offset_inside_the_same_topic_continues(
     assert skip is not None
     assert (skip.from_offset, skip.to_offset, skip.low, skip.high) == (marker, low, low, high)
     assert skip.reason == (RECREATED if recreated else PAST_END if marker > high else RETENTION)
-    d = skip.to_dict()
-    assert (d["from"], d["to"], d["partition"], d["topic"]) == (marker, low, partition, "t.app_events")
-    assert d["skipped_offsets"] == (low - marker if skip.reason == RETENTION else None)
+    r = skip.to_result()
+    assert (r.from_offset, r.to_offset, r.partition, r.topic) == (marker, low, partition, "t.app_events")
+    assert (r.low, r.high, r.reason) == (low, high, skip.reason)
+    assert r.skipped_offsets == (low - marker if skip.reason == RETENTION else None)
 
 
 @given(st.lists(partitions(), min_size=1, max_size=6))

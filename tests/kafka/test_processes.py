@@ -157,7 +157,7 @@ def test_kill_9_at_random_moments_while_producing_loses_and_duplicates_nothing(
         INGEST, env=kit.env(group_id=f"{settings.kafka.group_id}-final"), capture_output=True
     )
     assert final.returncode == 0, final.stderr.decode()[-3000:]
-    assert json.loads(final.stdout)["details"]["balanced"] is True
+    assert json.loads(final.stdout)["balanced"] is True
     kit.assert_exactly_once()
 
 
@@ -185,7 +185,7 @@ def test_group_members_join_and_die_mid_stream_and_each_message_lands_once(
     for proc in (second, third):
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, log.read_text()[-2000:]
-        reports.append(json.loads(out)["details"])
+        reports.append(json.loads(out))
     assert all(r["balanced"] and r["stopped_by_signal"] for r in reports)
     assert all(r["received"] > 0 for r in reports), "both survivors should have ingested"
     kit.assert_exactly_once()
@@ -212,8 +212,8 @@ def test_sigterm_with_follow_commits_the_batch_in_hand_and_exits_0(
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, log.read_text()[-2000:]
     report = json.loads(out)
-    assert report["status"] == "success" and report["details"]["stopped_by_signal"] is True
-    assert report["details"]["received"] == sim.records
+    assert report["status"] == "success" and report["stopped_by_signal"] is True
+    assert report["received"] == sim.records
     kit.assert_exactly_once(("app_events", "transactions"))
 
 
@@ -248,8 +248,8 @@ def test_kill_9_and_restart_in_the_same_group_loses_and_duplicates_nothing(
     for proc in workers:
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, log.read_text()[-3000:]
-        details = json.loads(out)["details"]
-        assert details["balanced"] and details["stopped_by_signal"]
+        report = json.loads(out)
+        assert report["balanced"] and report["stopped_by_signal"]
     assert kills >= 3, f"only {kills} kill(s) hit a group that was committing"
     kit.assert_exactly_once()
     # Exact counts by `_source`: every message of every topic once, in bronze or quarantine.

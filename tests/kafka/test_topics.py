@@ -18,6 +18,8 @@ from lakehouse.exceptions import ConfigError
 from lakehouse.service import Lakehouse
 from lakehouse.storage.delta import DeltaStore
 
+from support import by_source
+
 pytestmark = pytest.mark.kafka
 
 CLI = [sys.executable, "-m", "lakehouse.cli.main"]
@@ -88,7 +90,7 @@ def test_a_mistyped_prefix_is_an_error_naming_the_topics_and_creates_none(
     assert "--create-topics" in err
     assert _existing(kit, wanted) == set()  # nothing was created, following or not
     failed = _latest_report(settings)
-    assert failed["status"] == "failed" and failed["details"]["missing_topics"] == wanted
+    assert failed["status"] == "failed" and failed["missing_topics"] == wanted
 
 
 def test_the_facade_raises_a_config_error_when_no_topic_exists(kit: Any) -> None:
@@ -109,13 +111,14 @@ def test_some_missing_topics_are_a_warning_and_in_the_report(kit: Any, present: 
     assert done.returncode == 0, done.stderr
     warning = " ".join(done.stderr.split())
     assert "WARNING" in warning and all(kit.topic(s) in warning for s in missing), done.stderr
-    d = json.loads(done.stdout)["details"]
+    d = json.loads(done.stdout)
     assert d["missing_topics"] == [kit.topic(s) for s in missing]
     assert d["created_topics"] == []
+    per = by_source(d)
     for s in SOURCES:
-        assert d["sources"][s]["topic"] == kit.topic(s)
-        assert d["sources"][s]["topic_exists"] is (s in present)
-        assert d["sources"][s]["received"] == (3 if s in present else 0)
+        assert per[s]["topic"] == kit.topic(s)
+        assert per[s]["topic_exists"] is (s in present)
+        assert per[s]["received"] == (3 if s in present else 0)
     assert d["received"] == 3 * len(present) and d["balanced"] is True
     assert _existing(kit, [kit.topic(s) for s in missing]) == set()
 
@@ -149,9 +152,9 @@ def test_following_with_a_missing_topic_reads_it_once_it_is_created_by_its_produ
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, log.read_text()[-2000:]
-    d = json.loads(out)["details"]
-    assert d["sources"]["clickstream"]["topic_exists"] is False  # as it was at the start
-    assert d["sources"]["clickstream"]["received"] == 3
+    clicks = by_source(json.loads(out))["clickstream"]
+    assert clicks["topic_exists"] is False  # as it was at the start
+    assert clicks["received"] == 3
 
 
 @pytest.mark.parametrize("follow", [False, True], ids=["catch-up", "follow"])
@@ -181,7 +184,7 @@ def test_create_topics_creates_the_requested_missing_topics_only(
         done = _ingest(kit, *args)
         assert done.returncode == 0, done.stderr
         out = done.stdout
-    d = json.loads(out)["details"]
+    d = json.loads(out)
     assert d["created_topics"] == [kit.topic("app_events"), kit.topic("transactions")]
     assert d["missing_topics"] == []
     md = kit.admin.list_topics(timeout=10).topics

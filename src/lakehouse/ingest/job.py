@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from lakehouse.config import SOURCES, Settings
 from lakehouse.exceptions import InputError, LakehouseError
-from lakehouse.reports import RunReport
+from lakehouse.results import IngestResult
 from lakehouse.storage.delta import DeltaStore
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-Finish = Callable[[RunReport], RunReport]
+Finish = Callable[[IngestResult], IngestResult]
 
 
 def run(
@@ -36,7 +36,7 @@ def run(
     stop: threading.Event | None,
     warm_up: Callable[[], None],
     finish: Finish,
-) -> RunReport:
+) -> IngestResult:
     for s in sources or []:
         if s not in SOURCES:
             raise InputError(f"unknown source '{s}'", hint=f"choose from {', '.join(SOURCES)}")
@@ -68,7 +68,7 @@ def _kafka(
     stop: threading.Event | None,
     warm_up: Callable[[], None],
     finish: Finish,
-) -> RunReport:
+) -> IngestResult:
     from lakehouse.ingest.kafka import KafkaIngestor
 
     asked = {"create_topics": create_topics, "fail_on_data_loss": fail_on_data_loss}

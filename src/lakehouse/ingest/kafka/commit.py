@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -160,7 +160,7 @@ class Committer:
         metadata = {
             "lakehouse.job": "ingest.kafka",
             "lakehouse.source": self.source,
-            "lakehouse.kafka.skipped": json.dumps([skip.to_dict()]),
+            "lakehouse.kafka.skipped": json.dumps([asdict(skip.to_result())]),
         }
         if skip.reason != RETENTION:
             q = self.store.txn_versions(QUARANTINE, [app_id(self.topic, p)]).get(app_id(self.topic, p))

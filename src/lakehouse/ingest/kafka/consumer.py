@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
@@ -37,7 +36,7 @@ from lakehouse.ingest.kafka.offsets import DataLossError
 from lakehouse.ingest.kafka.session import Session
 from lakehouse.ingest.kafka.signals import StopFlag
 from lakehouse.ingest.kafka.topics import Topics, require_some, resolve
-from lakehouse.reports import RunReport
+from lakehouse.results import IngestResult, SourceResult
 from lakehouse.storage.delta import DeltaStore
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class KafkaIngestor:
         self.settings = settings
         self.store = store
         self.flag = StopFlag()
-        self.report: RunReport | None = None  # the last run's, also when it failed
+        self.report: IngestResult | None = None  # the last run's, also when it failed
 
     def stop(self) -> None:
         """Ask `run` to commit what it holds and return (thread- and signal-safe).
@@ -79,18 +78,17 @@ class KafkaIngestor:
         sources: list[str] | None = None,
         progress: Progress | None = None,
         follow: bool = False,
-    ) -> RunReport:
+    ) -> IngestResult:
         kafka = self.settings.kafka
-        report = self.report = RunReport(job="ingest")
-        report.details.update(
+        sources = list(dict.fromkeys(sources or SOURCES))
+        report = self.report = IngestResult(
             mode="kafka",
             bootstrap=kafka.bootstrap,
             group_id=kafka.group_id,
             follow=follow,
             fail_on_data_loss=kafka.fail_on_data_loss,
-            broker_retries=0,
+            sources=[SourceResult(source=s, topic=kafka.topic(s)) for s in sources],
         )
-        sources = list(sources or SOURCES)
         topics = Topics({kafka.topic(s): s for s in sources})
         session: Session | None = None
         try:
@@ -127,11 +125,11 @@ class KafkaIngestor:
                     pass  # a wait on the broker was cut short: the report says so
         except BaseException as exc:
             if isinstance(exc, DataLossError):
-                report.details["data_loss"] = [s.to_dict() for s in exc.skips]
-            self._summarise(report, sources, topics, session)
+                report.data_loss = [s.to_result() for s in exc.skips]
+            self._summarise(report, topics, session)
             report.finish("failed", str(exc))
             raise
-        self._summarise(report, sources, topics, session)
+        self._summarise(report, topics, session)
         return report.finish()
 
     # -- before consuming --------------------------------------------------------------------------
@@ -146,14 +144,14 @@ class KafkaIngestor:
             finally:  # also when stopped while waiting for a created topic's leaders
                 topics.missing = [t for t in topics.missing if t not in topics.created]
 
-    def _metadata(self, client: AdminClient, follow: bool, report: RunReport) -> ClusterMetadata:
+    def _metadata(self, client: AdminClient, follow: bool, report: IngestResult) -> ClusterMetadata:
         """The cluster's metadata; with `follow`, an unreachable broker is asked again (backing
         off 1, 2, 4 ... 30 s) until it answers or the run is stopped."""
         if not follow:
             return cluster_metadata(self.settings, client, stopping=self.flag)
 
         def retrying(state: RetryCallState) -> None:
-            report.details["broker_retries"] += 1
+            report.broker_retries += 1
             exc = state.outcome.exception() if state.outcome else None
             why = exc.message if isinstance(exc, BrokerUnavailableError) else str(exc)
             pause = state.next_action.sleep if state.next_action else 0.0
@@ -177,36 +175,14 @@ class KafkaIngestor:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     # -- the report --------------------------------------------------------------------------------
-    def _summarise(
-        self, report: RunReport, sources: list[str], topics: Topics, session: Session | None
-    ) -> None:
-        d = report.details
-        per: dict[str, dict[str, Any]] = {}
-        for s in sources:
-            topic = self.settings.kafka.topic(s)
-            c = session.summary(s) if session is not None else _empty_summary()
-            c.update(topic=topic, topic_exists=topics.exists(topic))
-            per[s] = c
-        d["sources"] = per
-        for k in ("received", "bronze", "quarantined"):
-            d[k] = sum(c[k] for c in per.values())
-        d["balanced"] = all(c["balanced"] for c in per.values())
-        d["missing_topics"] = list(topics.missing)
-        d["created_topics"] = list(topics.created)
-        d["skipped"] = [x for c in per.values() for x in c["skipped"]]
-        d["lost_races"] = session.lost_races if session is not None else 0
-        d["stopped_by_signal"] = self.flag()
-        if self.flag.signal:
-            d["signal"] = self.flag.signal
-
-
-def _empty_summary() -> dict[str, Any]:
-    return {
-        "partitions": 0,
-        "files": 0,
-        "received": 0,
-        "bronze": 0,
-        "quarantined": 0,
-        "balanced": True,
-        "skipped": [],
-    }
+    def _summarise(self, report: IngestResult, topics: Topics, session: Session | None) -> None:
+        for s in report.sources:
+            s.topic_exists = topics.exists(self.settings.kafka.topic(s.source))
+            if session is not None:
+                s.partitions = len(session.partitions_seen.get(s.source, ()))
+                s.skipped = [k.to_result() for k in session.skipped if topics.wanted[k.topic] == s.source]
+        report.missing_topics = list(topics.missing)
+        report.created_topics = list(topics.created)
+        report.lost_races = session.lost_races if session is not None else 0
+        report.stopped_by_signal = self.flag()
+        report.signal = self.flag.signal

@@ -19,9 +19,9 @@ in the Delta commit that moves the offset and in the run report.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from lakehouse.exceptions import LakehouseError
+from lakehouse.results import OffsetSkip
 
 RECREATED = "topic re-created"
 PAST_END = "offset past the end of the partition"
@@ -56,12 +56,11 @@ class Skip:
             f"low/high watermarks {self.low}/{self.high}: {_WHY[self.reason]})"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["from"], d["to"] = d.pop("from_offset"), d.pop("to_offset")
+    def to_result(self) -> OffsetSkip:
+        """The record of it in run reports and in the Delta commit that moves the offset."""
         # How many offsets were passed over without being read (None: unknowable, a restart).
-        d["skipped_offsets"] = self.to_offset - self.from_offset if self.reason == RETENTION else None
-        return d
+        count = self.to_offset - self.from_offset if self.reason == RETENTION else None
+        return OffsetSkip(**asdict(self), skipped_offsets=count)
 
 
 def check(

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lakehouse.ingest.files import SourceCounts
 from lakehouse.ingest.kafka.batch import SourceBatch
 from lakehouse.ingest.kafka.client import (
     OFFSET_BEGINNING,
@@ -32,6 +31,7 @@ from lakehouse.ingest.kafka.commit import Committer
 from lakehouse.ingest.kafka.offsets import DataLossError, Skip, check
 from lakehouse.ingest.kafka.signals import StopFlag
 from lakehouse.ingest.kafka.writer import CommitPool, Done, Job
+from lakehouse.results import SourceResult
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Positions:
     topics: dict[str, str]  # topic -> source
     committers: dict[str, Committer]
     batches: dict[str, SourceBatch]
-    counts: dict[str, SourceCounts]
+    counts: dict[str, SourceResult]
     assigned: dict[tuple[str, int], Partition]
     partitions_seen: dict[str, set[int]]
     totals: dict[str, int]

@@ -25,7 +25,6 @@ from lakehouse.config import Settings
 from lakehouse.contract import TableId
 from lakehouse.exceptions import BrokerUnavailableError
 from lakehouse.ingest.bronze import QUARANTINE
-from lakehouse.ingest.files import SourceCounts
 from lakehouse.ingest.kafka.batch import Chunk, SourceBatch
 from lakehouse.ingest.kafka.client import (
     AdminClient,
@@ -45,7 +44,7 @@ from lakehouse.ingest.kafka.topics import Topics
 from lakehouse.ingest.kafka.writer import CommitPool
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS
-from lakehouse.reports import RunReport
+from lakehouse.results import IngestResult
 from lakehouse.storage.delta import DeltaStore
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ class Session(Positions):
         settings: Settings,
         store: DeltaStore,
         stop: StopFlag,
-        report: RunReport,
+        report: IngestResult,
         topics: Topics,
         admin: AdminClient,
         con: duckdb.DuckDBPyConnection,
@@ -98,7 +97,7 @@ class Session(Positions):
             )
             for t, s in self.topics.items()
         }
-        self.counts = {s: SourceCounts() for s in self.topics.values()}
+        self.counts = {s: report.source(s) for s in self.topics.values()}  # counted in place
         self.partitions_seen: dict[str, set[int]] = {s: set() for s in self.topics.values()}
         self.totals = dict.fromkeys(self.topics.values(), 0)
         self.skipped: list[Skip] = []  # committed skips (data-loss policy off)
@@ -168,18 +167,6 @@ class Session(Positions):
         q = self.report.table(QUARANTINE.fqn)
         q.rows_out += sum(c.quarantined for c in self.counts.values())
         q.version_after = self.store.version(QUARANTINE)
-
-    def summary(self, source: str) -> dict[str, Any]:
-        c = self.counts[source]
-        return {
-            "partitions": len(self.partitions_seen[source]),
-            "files": 0,
-            "received": c.received,
-            "bronze": c.bronze,
-            "quarantined": c.quarantined,
-            "balanced": c.balanced,
-            "skipped": [s.to_dict() for s in self.skipped if self.topics[s.topic] == source],
-        }
 
     def _caught_up(self, started: float) -> bool:
         if not self.got_assignment:
