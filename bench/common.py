@@ -102,14 +102,13 @@ def step_ingest(root: str, landing: str | None = None, bronze: str | None = None
     if prof is not None:
         prof.disable()
         prof.dump_stats(profile)
-    d = rep.details
     return {
         "seconds": seconds,
         "status": rep.status,
-        "received": d["received"],
-        "bronze": d["bronze"],
-        "quarantined": d["quarantined"],
-        "balanced": d["balanced"],
+        "received": rep.received,
+        "bronze": rep.bronze,
+        "quarantined": rep.quarantined,
+        "balanced": rep.balanced,
     }
 
 

@@ -67,10 +67,10 @@ def work_ingest(s: Settings, sources: list[str]) -> dict[str, Any]:
     report = KafkaIngestor(s, DeltaStore(s)).run(sources)
     return {
         "seconds": time.perf_counter() - t0,
-        "messages": report.details["received"],
-        "balanced": report.details["balanced"],
-        "bronze": report.details["bronze"],
-        "quarantined": report.details["quarantined"],
+        "messages": report.received,
+        "balanced": report.balanced,
+        "bronze": report.bronze,
+        "quarantined": report.quarantined,
         "peak_rss_mib": peak_rss_mib(),
     }
 

@@ -48,7 +48,7 @@ def step_prepare(root: str, events: int, days: int, start: str, seed: int) -> di
     t0 = time.perf_counter()
     lh.simulate(events=events, days=days, start=__import__("datetime").datetime.fromisoformat(start), seed=seed)
     rep = lh.ingest()
-    return {"seconds": time.perf_counter() - t0, "bronze": rep.details["bronze"]}
+    return {"seconds": time.perf_counter() - t0, "bronze": rep.bronze}
 
 
 def main() -> None:

@@ -17,7 +17,10 @@
 #
 # Layout of the cache dir:
 #   libs/              broker jars + .pom-<sha256> stamp (re-resolved when the pom changes)
-#   data/kafka-logs/   KRaft metadata + topic data (delete it to reset the broker)
+#   data/kafka-logs/   KRaft metadata + topic data (delete it to reset the broker; a lake
+#                      ingested from the old broker then refuses to read the new topics:
+#                      `lakehouse ingest --source kafka` names each partition, and
+#                      `--no-fail-on-data-loss` restarts them and records the skip)
 #   cluster.id         cluster id used to format data/
 #   server.properties  generated on every start
 #   kafka.pid          pid of the running broker

@@ -33,6 +33,11 @@ def quality_of(result: TransformResult, table: str) -> dict[str, int]:
     return {c.check: c.failing_rows for c in result.checks if c.table == table}
 
 
+def by_source(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An ingest report as JSON (`IngestResult.to_dict`, `--json`, the logs): source -> its part."""
+    return {s["source"]: s for s in report["sources"]}
+
+
 def rows(lh: Lakehouse, table: str, order_by: str | None = None) -> list[dict[str, Any]]:
     t = lh.store.dataset(table).to_table()
     if order_by:

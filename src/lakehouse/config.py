@@ -31,6 +31,10 @@ class KafkaSettings(BaseModel):
     # A worker killed without leaving the group keeps its partitions this long (broker minimum 6 s).
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
     commit_threads: int = Field(default=2, ge=1)  # sources parsed and committed in parallel
+    # A partition that no longer continues from bronze's offset (re-created topic, reset broker,
+    # retention) fails the run; False restarts it at its oldest message and records the skip.
+    fail_on_data_loss: bool = True
+    create_topics: bool = False  # ingest creates requested topics that do not exist
 
     def topic(self, source: str) -> str:
         return f"{self.topic_prefix}{source}"

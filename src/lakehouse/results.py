@@ -234,3 +234,104 @@ class TransformResult(JobResult):
 
     def model(self, table: str) -> ModelResult | None:
         return next((m for m in self.models if m.table == table), None)
+
+
+IngestMode = Literal["files", "kafka"]
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A landing file an ingest left alone, and why (it is read once it is fit)."""
+
+    file: str  # its path under the landing zone, printable (odd bytes shown as escapes)
+    reason: str
+
+
+@dataclass(frozen=True)
+class OffsetSkip:
+    """Offsets of one Kafka partition bronze did not read: [from_offset, to_offset), or a restart.
+
+    What the data-loss rules found (`docs/kafka.md`): in `IngestResult.data_loss` when it failed
+    the run, in `SourceResult.skipped` (and the Delta commit) when the partition was restarted.
+    """
+
+    topic: str
+    partition: int
+    from_offset: int  # bronze's next offset before
+    to_offset: int  # where reading continues (the low watermark)
+    low: int
+    high: int
+    reason: str  # "topic re-created" | "offset past the end of the partition" | "messages deleted ..."
+    skipped_offsets: int | None  # offsets passed over unread (None: unknowable, a restart)
+
+
+@dataclass(kw_only=True)
+class SourceResult:
+    """One source's part of an ingest run (files: a landing folder; Kafka: a topic)."""
+
+    source: str
+    received: int = 0  # records read this run: bronze + quarantined
+    bronze: int = 0
+    quarantined: int = 0
+    balanced: bool = True  # received == bronze + quarantined (settled by IngestResult.finish)
+    error: str | None = None  # what stopped this source (the other sources ran)
+    # files
+    files: int = 0  # landing files with something new
+    skipped_files: list[SkippedFile] = field(default_factory=list)
+    waiting_files: list[str] = field(default_factory=list)  # a last line not settled yet
+    # Kafka
+    topic: str | None = None
+    topic_exists: bool | None = None  # None: the broker was not asked (stopped before)
+    partitions: int = 0  # partitions this consumer read
+    skipped: list[OffsetSkip] = field(default_factory=list)  # restarted past (fail_on_data_loss off)
+
+
+@dataclass(kw_only=True)
+class IngestResult(JobResult):
+    """What one ingest run did: per source, totals, and how the run went (files or Kafka)."""
+
+    job: str = "ingest"
+    mode: IngestMode
+    sources: list[SourceResult] = field(default_factory=list)
+    # Totals over `sources`, settled by `finish`.
+    received: int = 0
+    bronze: int = 0
+    quarantined: int = 0
+    balanced: bool = True
+    failed_sources: list[str] = field(default_factory=list)  # sources whose `error` is set
+    # files
+    landing: str | None = None
+    # Kafka
+    bootstrap: str | None = None
+    group_id: str | None = None
+    follow: bool = False
+    fail_on_data_loss: bool | None = None
+    broker_retries: int = 0  # --follow: attempts while the broker was unreachable
+    missing_topics: list[str] = field(default_factory=list)
+    created_topics: list[str] = field(default_factory=list)  # --create-topics
+    data_loss: list[OffsetSkip] = field(default_factory=list)  # what failed the run
+    lost_races: int = 0  # batches another worker of the group committed first (dropped)
+    stopped_by_signal: bool = False  # asked to stop (a signal, or `stop()` from another thread)
+    signal: str | None = None  # the signal that asked, if one did
+
+    def source(self, name: str) -> SourceResult:
+        found = next((s for s in self.sources if s.source == name), None)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    @property
+    def skipped(self) -> list[OffsetSkip]:
+        """Every source's skipped Kafka offsets."""
+        return [k for s in self.sources for k in s.skipped]
+
+    def finish(self, status: Status = "success", error: str | None = None) -> IngestResult:
+        for s in self.sources:
+            s.balanced = s.received == s.bronze + s.quarantined
+        self.received = sum(s.received for s in self.sources)
+        self.bronze = sum(s.bronze for s in self.sources)
+        self.quarantined = sum(s.quarantined for s in self.sources)
+        self.balanced = all(s.balanced for s in self.sources)
+        self.failed_sources = [s.source for s in self.sources if s.error is not None]
+        super().finish(status, error)
+        return self

@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.access import AccessService, Principal
 from lakehouse.catalog.service import CatalogService
-from lakehouse.config import SOURCES, Settings
+from lakehouse.config import Settings
 from lakehouse.contract import LAYERS, Layer, TableId, resolve, tables_in
-from lakehouse.exceptions import InputError, LakehouseError, TransformError
+from lakehouse.exceptions import InputError, TransformError
 from lakehouse.metadata.store import MetadataStore
 from lakehouse.query.service import QueryService
 from lakehouse.query.text import duckdb_text as values_as_text
-from lakehouse.reports import RunReport
-from lakehouse.results import Commit, JobResult, Summary, TableInfo, TransformResult
+from lakehouse.results import Commit, IngestResult, JobResult, Summary, TableInfo, TransformResult
 from lakehouse.simulate import SimulationReport, open_sink, simulate, simulate_rate
 from lakehouse.storage.delta import DeltaStore
 from lakehouse.storage.locks import table_lock
@@ -56,15 +55,7 @@ __all__ = ["Lakehouse", "Progress", "values_as_text"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-R = TypeVar("R", bound=RunReport | JobResult)
-
-
-def _stop_when_set(event: threading.Event, stop: Callable[[], None]) -> None:
-    def watch() -> None:
-        event.wait()
-        stop()
-
-    threading.Thread(target=watch, name="lakehouse-ingest-stop", daemon=True).start()
+R = TypeVar("R", bound=JobResult)
 
 
 def pipeline_lock(settings: Settings) -> Any:
@@ -153,32 +144,17 @@ class Lakehouse:
         sources: list[str] | None = None,
         progress: Progress | None = None,
         follow: bool = False,
+        create_topics: bool | None = None,
+        fail_on_data_loss: bool | None = None,
         stop: threading.Event | None = None,
-    ) -> RunReport:
-        for s in sources or []:
-            if s not in SOURCES:
-                raise InputError(f"unknown source '{s}'", hint=f"choose from {', '.join(SOURCES)}")
-        self._warm_up()
-        if source == "files":
-            from lakehouse.ingest.files import FileIngestor
+    ) -> IngestResult:
+        """Land new records in bronze from the landing zone or Kafka (`ingest/job.py`). Kafka: `create_topics`,
+        `fail_on_data_loss` override the `kafka.*` settings; setting `stop` ends a --follow run (scheduler shutdown)."""
+        from lakehouse.ingest import job
 
-            report = FileIngestor(self.settings, self.store).run(sources, progress)
-        elif source == "kafka":
-            from lakehouse.ingest.kafka import KafkaIngestor
-
-            ingestor = KafkaIngestor(self.settings, self.store)
-            if stop is not None:  # another thread can end a --follow run (the scheduler's shutdown)
-                _stop_when_set(stop, ingestor.stop)
-            report = ingestor.run(sources, progress=progress, follow=follow)
-        else:
-            raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
-        self._finish(report)
-        if report.status == "failed":  # some sources failed; the others ran and are in the report
-            raise LakehouseError(
-                report.error or "ingest failed",
-                hint=f"the other sources were ingested; the run report in {self.settings.logs_path} has the details",
-            )
-        return report
+        return job.run(self.settings, self.store, source=source, sources=sources, progress=progress, follow=follow,
+                       create_topics=create_topics, fail_on_data_loss=fail_on_data_loss, stop=stop,
+                       warm_up=self._warm_up, finish=self._finish)
 
     # -- transform ----------------------------------------------------------------------------
     def transform(
@@ -381,7 +357,7 @@ class Lakehouse:
         self._record(report)
         return report
 
-    def _record(self, report: RunReport | JobResult) -> None:
+    def _record(self, report: JobResult) -> None:
         # A job's outcome never depends on the metadata store, but a failure to record is
         # logged, not hidden.
         if self._warming is not None:

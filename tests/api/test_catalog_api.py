@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from lakehouse.reports import RunReport
+from lakehouse.results import JobResult
 
 
 def test_catalog_search_and_patch(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
@@ -24,7 +24,7 @@ def test_catalog_search_and_patch(client: TestClient, keys: dict[str, dict[str, 
 
 
 def test_runs_endpoints(client: TestClient, keys: dict[str, dict[str, str]], gov) -> None:  # type: ignore[no-untyped-def]
-    report = RunReport(job="transform.silver")
+    report = JobResult(job="transform.silver")
     report.table("silver.users").rows_out = 60
     gov.catalog.record_run(report.finish())
     runs = client.get("/runs", headers=keys["reader"]).json()["runs"]

@@ -12,7 +12,7 @@ from lakehouse.contract import REGISTRY, TableId
 from lakehouse.pipeline import registry
 from lakehouse.pipeline.registry import Model
 from lakehouse.query.sample import build_sample_lake
-from lakehouse.reports import RunReport
+from lakehouse.results import JobResult
 from lakehouse.service import Lakehouse
 from lakehouse.storage.delta import DeltaStore
 
@@ -62,7 +62,7 @@ def gov(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lakehouse:
 
 
 def test_governance_lineage_with_runs(gov: Lakehouse) -> None:
-    report = RunReport(job="transform.gold")
+    report = JobResult(job="transform.gold")
     report.table("gold.user_segments").version_after = 1
     gov.catalog.record_run(report.finish())
     got = gov.catalog.lineage("user_segments_gold", ANONYMOUS_ADMIN)
@@ -76,9 +76,9 @@ def test_governance_lineage_with_runs(gov: Lakehouse) -> None:
 
 
 def test_openlineage_events_to_file(gov: Lakehouse) -> None:
-    ok = RunReport(job="transform.gold")
+    ok = JobResult(job="transform.gold")
     ok.table("gold.user_segments").version_before, ok.table("gold.user_segments").version_after = 0, 1
-    failed = RunReport(job="transform.gold")
+    failed = JobResult(job="transform.gold")
     failed.table("gold.user_segments")
     assert gov.catalog.emit_lineage(ok.finish()) == 2
     assert gov.catalog.emit_lineage(failed.finish("failed", "boom")) == 2

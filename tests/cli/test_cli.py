@@ -68,7 +68,7 @@ def test_simulate_ingest_transform_json_reports(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     sim = json.loads(run(["simulate", "--events", "3000", "--days", "1", "--json"], lake).stdout)
     ing = json.loads(run(["ingest", "--json"], lake).stdout)
-    assert ing["details"]["received"] == sim["records"] and ing["details"]["balanced"] is True
+    assert ing["received"] == sim["records"] and ing["balanced"] is True
     reports = json.loads(run(["transform", "--json"], lake).stdout)
     assert [r["job"] for r in reports] == ["transform.silver", "transform.gold"]
     assert all(r["status"] == "success" for r in reports)

@@ -67,7 +67,7 @@ def test_concurrent_writer_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     )
     received = runs = 0
     while writer.poll() is None:  # ingest again and again while the producer writes
-        received += lh.ingest(sources=["app_events"]).details["received"]
+        received += lh.ingest(sources=["app_events"]).received
         runs += 1
     out, err = writer.communicate()
     assert writer.returncode == 0 and out.strip() == "done", err
@@ -78,8 +78,8 @@ def test_concurrent_writer_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     while time.time() - last_write < SETTLE_S + 0.1 and time.monotonic() < deadline:
         time.sleep(0.05)
     final = lh.ingest(sources=["app_events"])
-    received += final.details["received"]
-    assert "waiting" not in final.details["sources"]["app_events"]
+    received += final.received
+    assert final.source("app_events").waiting_files == []
 
     expected_good: set[str] = set()
     expected_bad = 0
@@ -103,5 +103,5 @@ def test_concurrent_writer_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert set(q.column("reason").to_pylist()) == {"malformed JSON"}
     assert received == bronze.num_rows + q.num_rows == len(expected_good) + expected_bad
     assert pc.count_distinct(bronze.column("_source")).as_py() == bronze.num_rows
-    assert lh.ingest(sources=["app_events"]).details["received"] == 0
+    assert lh.ingest(sources=["app_events"]).received == 0
     json.dumps(final.to_dict())

@@ -40,17 +40,17 @@ def assert_exactly_once(lh: Lakehouse, sims: list[SimulationReport]) -> None:
 def test_simulated_landing_zone_is_ingested_exactly_once_and_reruns_add_nothing(lh: Lakehouse) -> None:
     sim = lh.simulate(events=40_000, days=3, start=START, seed=3)
     report = lh.ingest()
-    assert report.details["balanced"] is True
-    assert report.details["received"] == sim.records
-    assert report.details["quarantined"] == sum(s.expected_quarantine for s in sim.sources.values())
+    assert report.balanced is True
+    assert report.received == sim.records
+    assert report.quarantined == sum(s.expected_quarantine for s in sim.sources.values())
     assert_exactly_once(lh, [sim])
     versions = {s: lh.store.version(f"bronze.{s}") for s in SOURCES}
     again = lh.ingest()
-    assert again.details["received"] == 0
+    assert again.received == 0
     assert {s: lh.store.version(f"bronze.{s}") for s in SOURCES} == versions
     # Re-simulating the same seed rewrites identical files: still nothing new.
     lh.simulate(events=40_000, days=3, start=START, seed=3)
-    assert lh.ingest().details["received"] == 0
+    assert lh.ingest().received == 0
     assert_exactly_once(lh, [sim])
 
 
@@ -144,7 +144,7 @@ def test_appended_file_is_tailed_and_edge_lines_are_handled(tmp_path: Path) -> N
         fh.write(b'{"event_id":"e4","user_id":"u1","event_type":"click","timestamp":"2026-03-01T00:00:02Z"}')
     os.utime(path, ns=(time.time_ns() - 10**9, time.time_ns() - 10**9))  # written a second ago: settled
     report = lh.ingest(sources=["app_events"])
-    assert report.details["received"] == 3
+    assert report.received == 3
     ids = sorted(r["event_id"] for r in lh.store.dataset("bronze.app_events").to_table().to_pylist())
     assert ids == ["e1", "e2", "e4"]
     (q,) = lh.store.dataset("bronze.quarantine").to_table().to_pylist()
@@ -158,4 +158,4 @@ def test_hidden_and_temporary_files_are_not_read(lh: Lakehouse) -> None:
     (folder / ".inflight.ndjson").write_text('{"event_id": "x"}\n')
     (folder / "partial.ndjson.tmp").write_text('{"event_id": "y"}\n')
     (folder / "_SUCCESS").write_text("")
-    assert lh.ingest(sources=["app_events"]).details["received"] == 1
+    assert lh.ingest(sources=["app_events"]).received == 1

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -44,9 +45,10 @@ def quarantined(lh: Lakehouse) -> list[dict[str, object]]:
     return lh.store.dataset("bronze.quarantine").to_table().to_pylist()
 
 
-def skipped(report_details: dict[str, object], source: str) -> dict[str, str]:
-    src = report_details["sources"][source]  # type: ignore[index]
-    return {s["file"]: s["reason"] for s in src.get("skipped", [])}
+def skipped(report: dict[str, Any], source: str) -> dict[str, str]:
+    """file -> why, for `source`'s skipped files in a report as JSON (`IngestResult.to_dict`)."""
+    (src,) = [s for s in report["sources"] if s["source"] == source]
+    return {s["file"]: s["reason"] for s in src["skipped_files"]}
 
 
 def test_links_are_followed_only_to_files_inside_that_are_not_ingested_themselves(
@@ -78,7 +80,7 @@ def test_links_are_followed_only_to_files_inside_that_are_not_ingested_themselve
     assert bronze_ids(lh, "app_events", "event_id") == ["e1", "e2", "e3"]
     assert bronze_ids(lh, "clickstream", "click_id") == ["c1"]
     assert quarantined(lh) == []  # nothing of /etc/passwd or of anything outside
-    why = skipped(report.details, "app_events")
+    why = skipped(report.to_dict(), "app_events")
     assert set(why) == {
         f"app_events/{n}"
         for n in ("passwd.ndjson", "outside.ndjson", "relative-outside.ndjson", "again.ndjson",
@@ -91,9 +93,9 @@ def test_links_are_followed_only_to_files_inside_that_are_not_ingested_themselve
     assert "broken or looping link" in why["app_events/loop.ndjson"]
     for name in why:
         assert any(name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records), name
-    assert report.details["balanced"] and report.details["received"] == 4
+    assert report.balanced and report.received == 4
     again = lh.ingest()
-    assert again.details["received"] == 0
+    assert again.received == 0
 
 
 @pytest.mark.timeout(120)  # opening the FIFO would block forever: the timeout would say so
@@ -124,7 +126,7 @@ def test_fifos_sockets_and_names_that_are_not_utf8_are_skipped_and_the_rest_land
         shutil.rmtree(sock_dir, ignore_errors=True)
     assert bronze_ids(lh, "app_events", "event_id") == ["e1"]
     assert bronze_ids(lh, "clickstream", "click_id") == ["c1"]
-    why = skipped(report.details, "app_events")
+    why = skipped(report.to_dict(), "app_events")
     assert why == {
         "app_events/pipe.ndjson": "not a regular file (a FIFO): never opened",
         "app_events/socket.ndjson": "not a regular file (a socket): never opened",
@@ -133,7 +135,7 @@ def test_fifos_sockets_and_names_that_are_not_utf8_are_skipped_and_the_rest_land
         "app_events/sub\\xff": "the name is not valid UTF-8",
     }
     assert all(any(n in r.getMessage() for r in caplog.records) for n in why)
-    assert report.status == "success" and again.details["received"] == 0
+    assert report.status == "success" and again.received == 0
     json.dumps(report.to_dict())  # the report itself holds no undecodable text
 
 
@@ -144,20 +146,20 @@ def test_an_unreadable_file_is_skipped_and_the_rest_lands(lh: Lakehouse) -> None
     land(settings, "clickstream", "c.ndjson", [clicks(1)])
     locked.chmod(0)
     try:
-        details = _ingest_without_root_powers(settings) if os.geteuid() == 0 else lh.ingest().details
+        report = _ingest_without_root_powers(settings) if os.geteuid() == 0 else lh.ingest().to_dict()
     finally:
         locked.chmod(0o644)
     assert bronze_ids(lh, "app_events", "event_id") == ["e1"]
     assert bronze_ids(lh, "clickstream", "click_id") == ["c1"]
-    assert skipped(details, "app_events") == {"app_events/locked.ndjson": "not readable (permission denied)"}
+    assert skipped(report, "app_events") == {"app_events/locked.ndjson": "not readable (permission denied)"}
     assert quarantined(lh) == []
-    assert Lakehouse(settings).ingest().details["received"] == 1  # readable again: it lands once
+    assert Lakehouse(settings).ingest().received == 1  # readable again: it lands once
 
 
-INGEST = "import json; from lakehouse.service import Lakehouse; print(json.dumps(Lakehouse().ingest().details))"
+INGEST = "import json; from lakehouse.service import Lakehouse; print(json.dumps(Lakehouse().ingest().to_dict()))"
 
 
-def _ingest_without_root_powers(settings: Settings) -> dict[str, object]:
+def _ingest_without_root_powers(settings: Settings) -> dict[str, Any]:
     # Root reads any file whatever its mode; without these two capabilities it obeys the mode.
     out = subprocess.run(
         ["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-c", INGEST],
@@ -177,7 +179,7 @@ def test_hidden_folders_are_not_read_and_files_in_plain_subfolders_are(lh: Lakeh
     assert bronze_ids(lh, "app_events", "event_id") == ["e1", "e4"]
     labels = lh.store.dataset("bronze.app_events").to_table(columns=["_source"]).column("_source")
     assert pc.any(pc.equal(labels, "app_events/2026/03/01/x.ndjson:1")).as_py()
-    assert report.details["received"] == 2
+    assert report.received == 2
 
 
 def test_a_file_replaced_between_listing_and_reading_is_skipped_not_misread(
@@ -201,7 +203,7 @@ def test_a_file_replaced_between_listing_and_reading_is_skipped_not_misread(
     monkeypatch.setattr(files, "list_landing", racing)
     report = lh.ingest(sources=["app_events"])
     assert bronze_ids(lh, "app_events", "event_id") == ["e1"]
-    assert skipped(report.details, "app_events") == {
+    assert skipped(report.to_dict(), "app_events") == {
         "app_events/b.ndjson": "cannot read it (app_events/b.ndjson changed since it was listed)"
     }
     monkeypatch.setattr(files, "list_landing", real)

@@ -52,20 +52,20 @@ def test_a_last_line_without_newline_waits_for_the_file_to_settle(tmp_path: Path
     path.write_bytes(rec(1) + b"\n" + rec(2) + b"\n" + rec(3)[:20])  # a writer mid-way through line 3
     first = lh.ingest(sources=["app_events"])
     assert ids(lh) == ["e1", "e2"] and quarantine(lh) == []
-    assert first.details["sources"]["app_events"]["waiting"] == ["app_events/a.ndjson"]
+    assert first.source("app_events").waiting_files == ["app_events/a.ndjson"]
     v = lh.store.version("bronze.app_events")
-    assert lh.ingest(sources=["app_events"]).details["received"] == 0  # still writing: nothing taken
+    assert lh.ingest(sources=["app_events"]).received == 0  # still writing: nothing taken
     assert lh.store.version("bronze.app_events") == v, "an empty commit"
     with path.open("ab") as fh:
         fh.write(rec(3)[20:])  # line 3 complete, still without a newline
     age(path, 10)  # written recently: not settled yet
-    assert lh.ingest(sources=["app_events"]).details["received"] == 0
+    assert lh.ingest(sources=["app_events"]).received == 0
     age(path, 31)  # quiet for longer than the settle time: the last line is taken
-    assert lh.ingest(sources=["app_events"]).details["received"] == 1
+    assert lh.ingest(sources=["app_events"]).received == 1
     assert ids(lh) == ["e1", "e2", "e3"]
     with path.open("ab") as fh:  # the writer goes on after all: a newline, then more lines
         fh.write(b"\n" + rec(4) + b"\n")
-    assert lh.ingest(sources=["app_events"]).details["received"] == 1
+    assert lh.ingest(sources=["app_events"]).received == 1
     assert ids(lh) == ["e1", "e2", "e3", "e4"] and quarantine(lh) == []
     labels = sorted(lh.store.dataset("bronze.app_events").to_table(columns=["_source"]).column("_source").to_pylist())
     # The newline ends line 3 (already taken): what follows it is line 4, not a blank record.
@@ -94,7 +94,7 @@ def test_a_file_that_changes_while_read_keeps_its_last_line_for_later(tmp_path: 
     finally:
         landing.FileReader.settled = real  # type: ignore[method-assign]
     assert ids(lh) == ["e1"]  # the re-stat saw a new size: line 2 not taken from the old snapshot
-    assert lh.ingest(sources=["app_events"]).details["received"] == 1
+    assert lh.ingest(sources=["app_events"]).received == 1
     assert ids(lh) == ["e1", "e2"] and quarantine(lh) == []
 
 
@@ -113,7 +113,7 @@ def test_blank_lines_crlf_and_byte_order_marks_are_ordinary(lh: Lakehouse) -> No
     assert got == sorted(["e1", "e2", "e3", "e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"])
     (q,) = quarantine(lh)
     assert q["reason"] == "malformed JSON" and q["position"] == 2 and q["_source"] == "app_events/c.ndjson:2"
-    assert report.details["received"] == 12 and report.details["balanced"]
+    assert report.received == 12 and report.balanced
     labels = lh.store.dataset("bronze.app_events").to_table(columns=["_source"]).column("_source").to_pylist()
     assert {"app_events/a.ndjson:1", "app_events/a.ndjson:3", "app_events/a.ndjson:7",
             "app_events/cat.ndjson:8", "app_events/cat.ndjson:10"} <= set(labels)
@@ -138,14 +138,14 @@ def test_an_over_long_record_is_quarantined_with_a_prefix_and_the_next_ones_land
     assert first["raw"] == long_complete[:1024].decode()
     assert q["app_events/a.ndjson:4"]["reason"].startswith("record longer than 1024 bytes (1511 bytes;")
     assert q["app_events/tail.ndjson:2"]["raw"] == "z" * 1024
-    assert lh.ingest(sources=["app_events"]).details["received"] == 0
+    assert lh.ingest(sources=["app_events"]).received == 0
 
 
 PEAK = """
 import json, resource, sys
 from lakehouse.service import Lakehouse
 report = Lakehouse().ingest(sources=["app_events"])
-print(json.dumps({"kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "received": report.details["received"]}))
+print(json.dumps({"kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "received": report.received}))
 """
 
 

@@ -92,7 +92,7 @@ def test_poison_pills_of_every_typed_field_never_stop_a_source_or_the_others(lh:
     cases = list(pills(source))
     land(lh.settings, source, "m.ndjson", good_lines(source, "m", 2) + [line for _, _, line in cases])
     report = lh.ingest()
-    assert report.status == "success" and report.details["balanced"]
+    assert report.status == "success" and report.balanced
 
     required = {f.name for f in (*SCHEMAS[source].fields, *SCHEMAS[source].derived) if f.required}
     q = {r["raw"]: r for r in lh.store.dataset("bronze.quarantine").to_table().to_pylist()}
@@ -122,7 +122,7 @@ def test_poison_pills_of_every_typed_field_never_stop_a_source_or_the_others(lh:
 
     versions = {t: lh.store.version(t) for t in [*(f"bronze.{s}" for s in SOURCES), "bronze.quarantine"]}
     again = lh.ingest()
-    assert again.status == "success" and again.details["received"] == 0
+    assert again.status == "success" and again.received == 0
     assert {t: lh.store.version(t) for t in versions} == versions
 
 
@@ -147,12 +147,13 @@ def test_a_failing_source_is_reported_and_the_others_still_land(lh: Lakehouse, m
     assert "\n" not in err.value.message
     (log,) = sorted(lh.settings.logs_path.glob("ingest_*.json"))
     report = json.loads(log.read_text())
-    assert report["status"] == "failed" and report["details"]["failed_sources"] == ["transactions"]
-    assert report["details"]["sources"]["transactions"]["error"].startswith("FakePanic: called `Option::unwrap()`")
+    assert report["status"] == "failed" and report["failed_sources"] == ["transactions"]
+    sources = {s["source"]: s for s in report["sources"]}
+    assert sources["transactions"]["error"].startswith("FakePanic: called `Option::unwrap()`")
     for s in SOURCES:
         if s != "transactions":
             assert lh.store.dataset(f"bronze.{s}").count_rows() == 3, s
-            assert report["details"]["sources"][s]["received"] == 4
+            assert sources[s]["received"] == 4
     assert not lh.store.exists("bronze.transactions")
     q_before = lh.store.dataset("bronze.quarantine").count_rows()
     assert q_before == 5  # the failing source's quarantine commit landed first
@@ -162,7 +163,7 @@ def test_a_failing_source_is_reported_and_the_others_still_land(lh: Lakehouse, m
     assert again.status == "success"
     assert lh.store.dataset("bronze.transactions").count_rows() == 3
     assert lh.store.dataset("bronze.quarantine").count_rows() == q_before  # not quarantined twice
-    assert again.details["received"] == 3 and again.details["quarantined"] == 0
+    assert again.received == 3 and again.quarantined == 0
 
 
 def test_the_cli_names_the_failed_source_in_one_line_and_exits_1(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ Helpers reach the tests through the `kit` fixture (a `Kit` bound to the test's s
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,8 +21,8 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from lakehouse.config import SOURCES, Settings
 from lakehouse.ingest.schemas import SCHEMAS
@@ -200,12 +202,115 @@ def assert_exactly_once(
             )
 
 
+def wait_until(done: Any, timeout: float, what: str) -> None:
+    """Poll `done()` until true; fail after `timeout` seconds saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def event(tag: str, i: int) -> bytes:
+    """A valid app_events message with a unique event_id."""
+    return json.dumps(
+        {
+            "event_id": f"{tag}-{i}",
+            "user_id": f"u{i % 7}",
+            "event_type": "click",
+            "timestamp": "2026-03-02T10:00:00Z",
+        }
+    ).encode()
+
+
 class Kit:
     """The helpers above, bound to one test's settings."""
+
+    event = staticmethod(event)
+    wait_until = staticmethod(wait_until)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.produced = Produced()
+        self.admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+
+    def topic(self, source: str) -> str:
+        return self.settings.kafka.topic(source)
+
+    def topics_with_prefix(self, prefix: str) -> set[str]:
+        return {t for t in self.admin.list_topics(timeout=10).topics if t.startswith(prefix)}
+
+    def create(self, source: str, partitions: int = 3) -> None:
+        """Create the source's topic (retrying while a deleted one of that name is going away)."""
+        topic = self.topic(source)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                for fut in self.admin.create_topics([NewTopic(topic, partitions)]).values():
+                    fut.result(timeout=30)
+                break
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise
+                if exc.args[0].name() not in ("TOPIC_ALREADY_EXISTS", "UNKNOWN_TOPIC_OR_PART"):
+                    raise
+                time.sleep(0.3)
+
+        def ready() -> bool:
+            tm = self.admin.list_topics(topic, timeout=10).topics.get(topic)
+            return (
+                tm is not None
+                and tm.error is None
+                and len(tm.partitions) == partitions
+                and all(p.leader >= 0 for p in tm.partitions.values())
+            )
+
+        wait_until(ready, 30, f"topic {topic} ready")
+
+    def delete(self, source: str) -> None:
+        topic = self.topic(source)
+        for fut in self.admin.delete_topics([topic]).values():
+            fut.result(timeout=30)
+        wait_until(lambda: topic not in self.topics_with_prefix(topic), 30, f"{topic} deleted")
+
+    def recreate(self, source: str, partitions: int = 3) -> None:
+        self.delete(source)
+        self.create(source, partitions)
+
+    def send(self, source: str, values: list[bytes | None], partition: int) -> list[int]:
+        """Produce `values` to one partition; returns their offsets."""
+        offsets: list[int] = []
+
+        def delivered(err: Any, msg: Any) -> None:
+            assert err is None, err
+            offsets.append(msg.offset())
+
+        p = Producer({"bootstrap.servers": self.settings.kafka.bootstrap, "linger.ms": 5})
+        for v in values:
+            p.produce(self.topic(source), v, partition=partition, on_delivery=delivered)
+        assert p.flush(30) == 0
+        return sorted(offsets)
+
+    def watermarks(self, source: str, partition: int) -> tuple[int, int]:
+        c = Consumer(
+            {"bootstrap.servers": self.settings.kafka.bootstrap, "group.id": f"wm-{uuid.uuid4().hex}"}
+        )
+        try:
+            low, high = c.get_watermark_offsets(
+                TopicPartition(self.topic(source), partition), timeout=10
+            )
+            return int(low), int(high)
+        finally:
+            c.close()
+
+    def delete_records(self, source: str, partition: int, before: int) -> None:
+        """Remove the partition's messages below `before`, as retention would."""
+        tp = TopicPartition(self.topic(source), partition, before)
+        for fut in self.admin.delete_records([tp]).values():
+            fut.result(timeout=30)
+        wait_until(
+            lambda: self.watermarks(source, partition)[0] == before, 30, "delete_records applied"
+        )
 
     def env(self, **kafka: Any) -> dict[str, str]:
         return env_for(self.settings, **kafka)

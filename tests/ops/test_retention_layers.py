@@ -131,7 +131,7 @@ def test_markers_survive_delete_vacuum_checkpoint_and_log_cleanup(copy_lake: Cal
         assert fresh.store.txn_versions(m, list(marks)) == marks
     rows = fresh.table("bronze.app_events").rows
     report = fresh.ingest()
-    assert report.details["received"] == 0 and fresh.table("bronze.app_events").rows == rows  # no re-ingest
+    assert report.received == 0 and fresh.table("bronze.app_events").rows == rows  # no re-ingest
     silver = content(fresh, "silver.app_events", "event_id")
     fresh.transform()
     assert content(fresh, "silver.app_events", "event_id").equals(silver)  # no duplicates

@@ -85,7 +85,7 @@ def test_hostile_values_never_reach_silver_or_gold_as_nan_inf_or_impossible_time
     for source, ls in lines().items():
         land(lh.settings, source, "hostile.ndjson", ls)
     report = lh.ingest()
-    assert report.status == "success" and report.details["balanced"]
+    assert report.status == "success" and report.balanced
     for rep in (*lh.transform(), *lh.transform(full_refresh=True)):
         assert rep.status == "success"
         finite = [c for c in rep.checks if c.kind == "Finite"]

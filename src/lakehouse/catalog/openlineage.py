@@ -27,7 +27,6 @@ from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
 from lakehouse.catalog.lineage import ModelLineage
-from lakehouse.reports import RunReport
 from lakehouse.results import JobResult
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def _time(value: str | None) -> str:
 
 
 def build_events(
-    report: RunReport | JobResult, namespace: str, lineage: dict[str, ModelLineage], facts: Facts
+    report: JobResult, namespace: str, lineage: dict[str, ModelLineage], facts: Facts
 ) -> list[RunEvent]:
     outputs_fqn = [c.table for c in report.tables]
     inputs_fqn = sorted({u for o in outputs_fqn if o in lineage for u in lineage[o].upstream} - set(outputs_fqn))

@@ -23,7 +23,6 @@ from lakehouse.contract import LAYERS, TableId, resolve, tables_in
 from lakehouse.exceptions import InputError, LakehouseError, TableNotBuiltError
 from lakehouse.metadata.models import CatalogEntry, QualityResult, Run
 from lakehouse.metadata.store import MetadataStore
-from lakehouse.reports import RunReport
 from lakehouse.results import CheckResult, JobResult, TableInfo
 from lakehouse.storage.base import TableStore
 
@@ -152,7 +151,7 @@ class CatalogService:
         })
 
     # -- runs -------------------------------------------------------------------------------------
-    def record(self, report: RunReport | JobResult) -> None:
+    def record(self, report: JobResult) -> None:
         """Store a finished job: the run, its quality results, and its OpenLineage events."""
         self.record_run(report)
         checks: list[CheckResult] = list(getattr(report, "checks", []))
@@ -160,7 +159,7 @@ class CatalogService:
             self.record_checks(checks)
         self.emit_lineage(report)
 
-    def record_run(self, report: RunReport | JobResult) -> None:
+    def record_run(self, report: JobResult) -> None:
         self.metadata.save_run(Run(
             run_id=report.run_id, job=report.job, status=report.status,
             started_at=_ts(report.started_at) or datetime.now(UTC), ended_at=_ts(report.ended_at),
@@ -168,7 +167,7 @@ class CatalogService:
             tables=[asdict(c) for c in report.tables], details=report.details,
         ))
 
-    def emit_lineage(self, report: RunReport | JobResult) -> int:
+    def emit_lineage(self, report: JobResult) -> int:
         """Write the run's OpenLineage events; returns how many were sent. Never raises."""
         try:
             # Only jobs that wrote model outputs need the model graph (not ingestion).

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First, before the heavy imports: signals during start-up are held (see startup.py).
+from lakehouse.cli import startup
+
+# isort: split
 import logging
 import sys
 from typing import Annotated
@@ -31,8 +35,11 @@ _state = {"debug": False}
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")] = False,
 ) -> None:
+    if ctx.invoked_subcommand != "ingest":  # `ingest` releases them itself unless from Kafka
+        startup.release()
     _state["debug"] = debug
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from lakehouse.cli import startup
 from lakehouse.cli.render import (
     console,
     ingest_summary,
@@ -85,15 +86,38 @@ def register(app: typer.Typer) -> None:
     def ingest(
         source: Annotated[str, typer.Option(help="files (landing zone) or kafka.")] = "files",
         only: SourceOpt = None,
-        follow: Annotated[bool, typer.Option(help="Kafka: keep consuming until SIGINT/SIGTERM.")] = False,
+        follow: Annotated[
+            bool,
+            typer.Option(help="Kafka: keep consuming (and retrying an unreachable broker) until SIGINT/SIGTERM."),
+        ] = False,
+        create_topics: Annotated[
+            bool | None,
+            typer.Option("--create-topics", help="Kafka: create requested topics that do not exist."),
+        ] = None,
+        fail_on_data_loss: Annotated[
+            bool | None,
+            typer.Option(
+                "--fail-on-data-loss/--no-fail-on-data-loss",
+                help="Kafka: a partition that no longer continues from bronze's offset fails the run "
+                "(default), or restarts at its oldest message with the skip recorded.",
+                show_default=False,
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
     ) -> None:
         """Load new landing files (or Kafka messages) into bronze, exactly once."""
+        if source != "kafka":  # a Kafka run takes a signal held at start-up over instead
+            startup.release()
         lh = Lakehouse()
         if follow and source != "kafka":
             raise InputError("--follow needs --source kafka")
+        if source != "kafka" and (create_topics is not None or fail_on_data_loss is not None):
+            raise InputError("--create-topics and --fail-on-data-loss/--no-fail-on-data-loss need --source kafka")
         with progress_bar(not as_json) as bar:
-            report = lh.ingest(source=source, sources=only, progress=bar, follow=follow)
+            report = lh.ingest(
+                source=source, sources=only, progress=bar, follow=follow,
+                create_topics=create_topics, fail_on_data_loss=fail_on_data_loss,
+            )
         if as_json:
             console.print_json(json.dumps(report.to_dict(), default=str))
         else:

@@ -9,8 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lakehouse.reports import RunReport
-from lakehouse.results import TableInfo, TransformResult
+from lakehouse.results import IngestResult, TableInfo, TransformResult
 
 console = Console()
 err_console = Console(stderr=True)
@@ -59,15 +58,15 @@ def tables_table(infos: list[TableInfo], width: int | None = None) -> Table:
     return t
 
 
-def ingest_summary(report: RunReport) -> Table:
-    kafka = report.details.get("mode") == "kafka"
+def ingest_summary(report: IngestResult) -> Table:
+    kafka = report.mode == "kafka"
     t = Table(title=f"Ingest from {'Kafka' if kafka else 'files'} ({report.duration_s:.1f} s)", header_style="bold")
     for col in ("source", "partitions" if kafka else "files", "received", "bronze", "quarantined", "balanced"):
         t.add_column(col, justify="left" if col == "source" else "right")
-    for name, c in report.details.get("sources", {}).items():
+    for s in report.sources:
         t.add_row(
-            name, str(c.get("partitions", c["files"]) if kafka else c["files"]), f"{c['received']:,}", f"{c['bronze']:,}", f"{c['quarantined']:,}",
-            "[green]yes[/]" if c["balanced"] else "[red]NO[/]",
+            s.source, str(s.partitions if kafka else s.files), f"{s.received:,}", f"{s.bronze:,}", f"{s.quarantined:,}",
+            "[green]yes[/]" if s.balanced else "[red]NO[/]",
         )
     return t
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -28,10 +27,10 @@ from lakehouse.config import SOURCES, Settings
 from lakehouse.contract import TableId
 from lakehouse.ingest.bronze import QUARANTINE, BronzeWriter, new_batch_id
 from lakehouse.ingest.landing import FileReader, LandingFile, Oversized, Segment
-from lakehouse.ingest.listing import Skipped, list_landing
+from lakehouse.ingest.listing import list_landing
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS
-from lakehouse.reports import RunReport
+from lakehouse.results import IngestResult, SkippedFile, SourceResult
 from lakehouse.storage.delta import DeltaStore
 from lakehouse.storage.locks import hold
 
@@ -41,37 +40,6 @@ Progress = Callable[[str, int, int], None]  # (source, bytes done, bytes total)
 
 # Interrupts and exits are not a source's failure: they end the run (and the process).
 _NOT_ISOLATED = (KeyboardInterrupt, SystemExit, GeneratorExit)
-
-
-@dataclass
-class SourceCounts:
-    files: int = 0
-    received: int = 0
-    bronze: int = 0
-    quarantined: int = 0
-    skipped_files: list[Skipped] = field(default_factory=list)
-    waiting_files: list[str] = field(default_factory=list)  # a last line not yet settled
-    error: str | None = None
-
-    @property
-    def balanced(self) -> bool:
-        return self.received == self.bronze + self.quarantined
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "files": self.files,
-            "received": self.received,
-            "bronze": self.bronze,
-            "quarantined": self.quarantined,
-            "balanced": self.balanced,
-        }
-        if self.skipped_files:
-            out["skipped"] = [{"file": s.rel, "reason": s.reason} for s in self.skipped_files]
-        if self.waiting_files:
-            out["waiting"] = list(self.waiting_files)
-        if self.error:
-            out["error"] = self.error
-        return out
 
 
 @dataclass
@@ -102,8 +70,8 @@ class FileIngestor:
         self.store = store
         self.writer = BronzeWriter(store)
 
-    def pending(self, source: str, counts: SourceCounts | None = None) -> list[_Pending]:
-        counts = counts if counts is not None else SourceCounts()
+    def pending(self, source: str, counts: SourceResult | None = None) -> list[_Pending]:
+        counts = counts if counts is not None else SourceResult(source=source)
         listing = list_landing(self.settings.landing, source)
         counts.skipped_files.extend(listing.skipped)
         files = listing.files
@@ -116,21 +84,19 @@ class FileIngestor:
             if b > f.size:
                 why = f"shrank below what was ingested ({b} > {f.size} bytes)"
                 log.warning("landing %s skipped: %s", f.rel, why)
-                counts.skipped_files.append(Skipped(f.rel, why))
+                counts.skipped_files.append(SkippedFile(f.rel, why))
                 continue
             if b < f.size:
                 out.append(_Pending(f, b, q))
         return out
 
-    def run(self, sources: list[str] | None = None, progress: Progress | None = None) -> RunReport:
-        report = RunReport(job="ingest")
-        report.details["mode"] = "files"
-        report.details["landing"] = str(self.settings.landing)
-        failed: list[str] = []
+    def run(self, sources: list[str] | None = None, progress: Progress | None = None) -> IngestResult:
+        report = IngestResult(mode="files", landing=str(self.settings.landing))
         con = new_connection(self.settings)
         try:
             for source in sources or list(SOURCES):
-                counts = SourceCounts()
+                counts = SourceResult(source=source)
+                report.sources.append(counts)
                 try:
                     self._ingest_source(source, con, report, progress, counts)
                 except _NOT_ISOLATED:
@@ -138,30 +104,23 @@ class FileIngestor:
                     raise
                 except BaseException as exc:  # a Rust panic (pyo3 PanicException) is a BaseException
                     counts.error = describe(exc)
-                    failed.append(source)
                     # One line in the log (the CLI shows the run's error); the traceback with --debug.
                     log.debug("ingest of %s failed", source, exc_info=True)
-                report.details.setdefault("sources", {})[source] = counts.to_dict()
         finally:
             con.close()
-        totals = report.details.get("sources", {}).values()
-        report.details["received"] = sum(c["received"] for c in totals)
-        report.details["bronze"] = sum(c["bronze"] for c in totals)
-        report.details["quarantined"] = sum(c["quarantined"] for c in totals)
-        report.details["balanced"] = all(c["balanced"] for c in totals)
+        failed = [s for s in report.sources if s.error is not None]
         if failed:
-            report.details["failed_sources"] = failed
-            first = report.details["sources"][failed[0]]["error"]
-            return report.finish("failed", f"ingest failed for {', '.join(failed)} ({first})")
+            names = ", ".join(s.source for s in failed)
+            return report.finish("failed", f"ingest failed for {names} ({failed[0].error})")
         return report.finish()
 
     def _ingest_source(
         self,
         source: str,
         con: duckdb.DuckDBPyConnection,
-        report: RunReport,
+        report: IngestResult,
         progress: Progress | None,
-        counts: SourceCounts,
+        counts: SourceResult,
     ) -> None:
         # Reading the markers and committing what follows them is one step: under the table's
         # commit lock, a second ingest of the same landing zone (or a maintenance job) waits.
@@ -172,9 +131,9 @@ class FileIngestor:
         self,
         source: str,
         con: duckdb.DuckDBPyConnection,
-        report: RunReport,
+        report: IngestResult,
         progress: Progress | None,
-        counts: SourceCounts,
+        counts: SourceResult,
     ) -> None:
         pending = self.pending(source, counts)
         counts.files = len(pending)
@@ -203,7 +162,7 @@ class FileIngestor:
             q.rows_out += counts.quarantined
             q.version_after = self.store.version(QUARANTINE)
 
-    def _batches(self, pending: list[_Pending], counts: SourceCounts) -> Iterator[list[tuple[Segment, _Pending]]]:
+    def _batches(self, pending: list[_Pending], counts: SourceResult) -> Iterator[list[tuple[Segment, _Pending]]]:
         chunk = self.settings.ingest_chunk_bytes
         batch: list[tuple[Segment, _Pending]] = []
         size = 0
@@ -221,7 +180,7 @@ class FileIngestor:
             except OSError as exc:  # unreadable, or replaced since listing: this file only
                 why = f"cannot read it ({exc.strerror or exc})"
                 log.warning("landing %s skipped: %s", p.file.rel, why)
-                counts.skipped_files.append(Skipped(p.file.rel, why))
+                counts.skipped_files.append(SkippedFile(p.file.rel, why))
             if reader.waiting:
                 counts.waiting_files.append(p.file.rel)
         if batch:

@@ -19,22 +19,17 @@ from pathlib import Path
 
 from lakehouse.exceptions import InputError
 from lakehouse.ingest.landing import LandingFile
+from lakehouse.results import SkippedFile
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".ndjson", ".json", ".jsonl")
 
 
-@dataclass(frozen=True)
-class Skipped:
-    rel: str  # printable (a name that is not UTF-8 is shown with escapes)
-    reason: str
-
-
 @dataclass
 class Listing:
     files: list[LandingFile] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
 
 
 def printable(rel: str) -> str:
@@ -78,7 +73,7 @@ def list_landing(landing_root: Path, source: str) -> Listing:
 def _skip(out: Listing, rel: str, reason: str) -> None:
     shown = printable(rel)
     log.warning("landing %s skipped: %s", shown, reason)
-    out.skipped.append(Skipped(shown, reason))
+    out.skipped.append(SkippedFile(shown, reason))
 
 
 def _walk(folder: Path, rel_folder: str, root: Path, out: Listing) -> None:

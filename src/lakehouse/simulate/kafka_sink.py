@@ -110,6 +110,10 @@ class KafkaSink:
             try:
                 produce(topic, v, k)
             except BufferError:  # the local queue is full: let deliveries drain, then retry
+                # (back-pressure, not a transient failure: no attempt limit or backoff, so no
+                # tenacity; against a broker that never answers, librdkafka fails the queued
+                # messages after message.timeout.ms, which drains the queue, and the failed
+                # deliveries are raised after the flush)
                 poll(0.05)
                 while True:
                     try:

@@ -94,24 +94,40 @@ class Lines:
     empty: np.ndarray
 
 
+BOM = "\ufeff"
+
+
 def to_lines(chunk: Chunk) -> Lines:
     line = decode(chunk.value)
+    # The first character of every value, once: it finds byte-order marks and blank candidates
+    # without a pass over whole values (nearly every message starts with "{").
+    text, first = line, pc.utf8_slice_codeunits(line, 0, 1)
+    bom = pc.equal(first, BOM)
+    if pc.any(bom).as_py():
+        # Some producers send a text file's byte-order mark: one at the very start is not data.
+        # The parser drops it itself (strict.py, as for a landing file's lines), so the value
+        # goes to it as sent; only the blank test looks past it here.
+        text = pc.if_else(bom, pc.utf8_slice_codeunits(line, 1), line)
+        first = pc.utf8_slice_codeunits(text, 0, 1)
     return Lines(
         table=pa.table({"position": pa.array(np.arange(len(chunk), dtype=np.int64)), "line": line}),
-        empty=_blank(line),
+        empty=_blank(text, first),
     )
 
 
-def _blank(line: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Null or whitespace-only values; only short values are looked at (lengths are free)."""
+def _blank(line: pa.Array | pa.ChunkedArray, first: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Null, empty or whitespace-only values, of any length (a Kafka message is one record).
+
+    Only values that start with whitespace are looked at in full.
+    """
     n = len(line)
-    lengths = np.asarray(pc.fill_null(pc.binary_length(line), 0))
-    short = np.flatnonzero(lengths < 16)
+    starts_blank = pc.or_kleene(pc.utf8_is_space(first), pc.equal(pc.binary_length(first), 0))
+    candidates = np.flatnonzero(pc.fill_null(starts_blank, True).to_numpy(zero_copy_only=False))
     out = np.zeros(n, dtype=bool)
-    if len(short):
-        vals = line.take(pa.array(short))
+    if len(candidates):
+        vals = line.take(pa.array(candidates))
         blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(vals), ""), True)
-        out[short] = blank.to_numpy(zero_copy_only=False).astype(bool)
+        out[candidates] = blank.to_numpy(zero_copy_only=False).astype(bool)
     return out
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from lakehouse.config import SOURCES, Settings
 from lakehouse.contract import TableId
 from lakehouse.ingest.kafka.client import (
-    Consumer,
+    admin,
     app_id,
     cluster_metadata,
     topic_partitions,
@@ -24,18 +22,10 @@ def consumer_lag(settings: Settings, sources: list[str] | None = None) -> dict[s
     """
     store = DeltaStore(settings)
     topics = {settings.kafka.topic(s): s for s in sources or SOURCES}
-    # A throwaway group id: reading watermarks must not join (and rebalance) the real group.
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap,
-            "group.id": f"lakehouse-lag-{uuid.uuid4().hex[:8]}",
-        }
-    )
-    try:
-        parts = topic_partitions(cluster_metadata(settings, consumer), topics)
-        marks = watermarks(consumer, parts)
-    finally:
-        consumer.close()
+    # An admin client: reading watermarks must not join (and rebalance) the real group.
+    client = admin(settings)
+    parts = topic_partitions(cluster_metadata(settings, client), topics)
+    marks = watermarks(client, parts)
     out: dict[str, dict[int, int]] = {}
     for topic, ps in parts.items():
         done = store.txn_versions(TableId("bronze", topics[topic]), [app_id(topic, p) for p in ps])

@@ -15,16 +15,28 @@ from dataclasses import dataclass
 
 from lakehouse.ingest.kafka.batch import Chunk
 from lakehouse.ingest.kafka.commit import Committed, Committer
+from lakehouse.ingest.kafka.offsets import Skip
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Job:
+    """A batch to commit, or (`skip` set, `chunk` None) one partition's recorded skip."""
+
     topic: str
-    chunk: Chunk
+    chunk: Chunk | None
     expected: dict[int, int | None]  # partition -> the bronze marker the chunk continues from
     epochs: dict[int, int]  # partition -> the consumer's seek epoch when the chunk was read
+    topic_id: int | None = None  # the topic id hash the offsets count in (None: unknown)
+    skip: Skip | None = None
+
+    def run(self, committer: Committer) -> Committed:
+        if self.skip is not None:
+            p = self.skip.partition
+            return committer.skip(self.skip, self.expected[p], self.topic_id)
+        assert self.chunk is not None
+        return committer.commit(self.chunk, self.expected, self.topic_id)
 
 
 @dataclass
@@ -74,7 +86,7 @@ class CommitWorker:
                     return
                 if self.error is not None:
                     continue  # after a failure nothing more is committed; the run is failing
-                result = self.committers[job.topic].commit(job.chunk, job.expected)
+                result = job.run(self.committers[job.topic])
                 with self._lock:
                     self._done.append(Done(job, result))
             except BaseException as exc:
