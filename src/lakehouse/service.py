@@ -102,14 +102,20 @@ class Lakehouse:
 
     # -- transform ----------------------------------------------------------------------------
     def transform(
-        self, *, layer: str | None = None, full_refresh: bool = False, progress: Progress | None = None
+        self, *, layer: str | None = None, full_refresh: bool = False, progress: Progress | None = None,
+        engine: str | None = None,
     ) -> list[TransformResult]:
+        """Build silver and gold on `engine` (default: `settings.engine`, DuckDB unless set)."""
+        from lakehouse.pipeline.engines import ENGINE_NAMES, make_engine
         from lakehouse.pipeline.runner import PipelineRunner
 
         if layer is not None and layer not in ("silver", "gold"):
             raise InputError(f"unknown layer '{layer}'", hint="use --layer silver or --layer gold")
+        chosen = engine or self.settings.engine
+        if chosen not in ENGINE_NAMES:
+            raise InputError(f"unknown engine '{chosen}'", hint=f"choose from {', '.join(ENGINE_NAMES)}")
         self._warm_up()
-        runner = PipelineRunner(self.settings, self.store)
+        runner = PipelineRunner(self.settings, self.store, engine=lambda: make_engine(self.settings, self.store, chosen))
         layers: list[Layer] = ["silver" if layer == "silver" else "gold"] if layer else ["silver", "gold"]
         results = []
         for lay in layers:

@@ -10,7 +10,7 @@ SELECT
     properties,
     event_date,
     event_hour,
-    len(quality_issues) = 0 AS is_valid,
+    array_length(quality_issues) = 0 AS is_valid,
     quality_issues,
     _ingested_at,
     _source,

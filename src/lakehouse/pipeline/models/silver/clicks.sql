@@ -9,7 +9,7 @@ SELECT
     scroll_depth,
     time_on_page_ms,
     CAST("timestamp" AS DATE) AS event_date,
-    len(quality_issues) = 0 AS is_valid,
+    array_length(quality_issues) = 0 AS is_valid,
     quality_issues,
     _ingested_at,
     _source,

@@ -11,7 +11,7 @@ SELECT
     trace_id,
     level,
     CAST("timestamp" AS DATE) AS event_date,
-    len(quality_issues) = 0 AS is_valid,
+    array_length(quality_issues) = 0 AS is_valid,
     quality_issues,
     _ingested_at,
     _source,

@@ -9,7 +9,7 @@ SELECT
     payment_method,
     "timestamp" AS transaction_timestamp,
     CAST("timestamp" AS DATE) AS event_date,
-    len(quality_issues) = 0 AS is_valid,
+    array_length(quality_issues) = 0 AS is_valid,
     quality_issues,
     _ingested_at,
     _source,
