@@ -1,7 +1,6 @@
 """Spark: engine #2, the same models on Apache Spark with Delta (delta-spark), same tables.
 
-Binding: a lake table is a temp view over its Delta snapshot (pinned to the version the
-bind saw, as DuckDB's file list is), or over the rows Delta's change data feed says were
+Binding: a lake table is a temp view over its latest Delta snapshot, or over the rows Delta's change data feed says were
 inserted after a version (`readChangeFeed`, the feed `TableStore.changes` reads). Model SQL
 is translated from DuckDB's dialect (`spark_sql.py`). Intermediate relations are local
 checkpoints: computed once, never recomputed from inputs that a later step rebinds.
@@ -93,8 +92,8 @@ class SparkEngine:
         self._views.add(view)
 
     def bind_table(self, table: TableId, *, where: str | None = None, name: str | None = None) -> None:
-        version = self.store.version(table)
-        df = self.spark.read.format("delta").option("versionAsOf", version).load(self._path(table))
+        # The latest snapshot, like DuckDB's file list (time travel would rebuild state each time).
+        df = self.spark.read.format("delta").load(self._path(table))
         self._register(df.where(self._expr(where)) if where else df, name or table.fqn)
 
     def bind_changes(self, table: TableId, since: int, *, name: str | None = None) -> int:

@@ -105,8 +105,15 @@ def spark_conf(spark: SparkSettings) -> dict[str, str]:
         # Tables stay on the protocol both writers speak (delta-rs creates them; see docs/spark.md).
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
         "spark.databricks.delta.write.txnVersion.autoReset.enabled": "true",
+        # Rebuilding a snapshot's state from the log is a Spark job; the default 50 partitions
+        # cost more than the lake's logs are big. The .crc side file is optional for readers.
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.databricks.delta.writeChecksumFile.enabled": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
     }
+    if spark.master.startswith("local"):
+        # In-process: nothing needs to reach the driver from another machine.
+        conf |= {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
     if spark.executor_memory:
         conf["spark.executor.memory"] = spark.executor_memory
     conf.update(spark.conf)
