@@ -145,3 +145,9 @@ def duckdb_lake(tmp_path_factory: pytest.TempPathFactory) -> Lakehouse:
 def spark_lake(spark_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lakehouse]:
     """The same deliveries transformed by Spark, incrementally. Tests copy it before writing."""
     yield build(tmp_path_factory.mktemp("spark") / "lake", ("spark",) * 3)
+
+
+@pytest.fixture(scope="session")
+def mixed_lake(spark_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Lakehouse:
+    """The deliveries transformed by DuckDB, then Spark, then DuckDB (each extends the other's tables)."""
+    return build(tmp_path_factory.mktemp("mixed") / "lake", ("duckdb", "spark", "duckdb"))

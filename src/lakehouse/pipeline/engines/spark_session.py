@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JAVA_HINT = "install Java 17, e.g. `apt-get install openjdk-17-jre-headless`, or set JAVA_HOME"
+JAVA_HINT = "apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
 # Jars Spark itself ships (newer): resolving delta-spark's copies would only download ~150 MB
 # that the JVM never loads (Spark's own classes come first on the class path).
 _EXCLUDES = (
@@ -68,7 +68,7 @@ def check_java() -> None:
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).exists():
-        raise SparkUnavailableError("the Spark engine needs Java, which was not found", hint=JAVA_HINT)
+        raise SparkUnavailableError("Spark needs Java 17, not found", hint=JAVA_HINT)
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
     except (OSError, subprocess.SubprocessError) as exc:
@@ -78,7 +78,7 @@ def check_java() -> None:
     if major == 1 and match and match.group(2):  # "1.8.0_..." is Java 8
         major = int(match.group(2))
     if major < 17:
-        raise SparkUnavailableError(f"the Spark engine needs Java 17 or newer (found {major or 'unknown'})", hint=JAVA_HINT)
+        raise SparkUnavailableError(f"Spark needs Java 17 or newer, found {major or 'unknown'}", hint=JAVA_HINT)
 
 
 def spark_conf(spark: SparkSettings) -> dict[str, str]:
