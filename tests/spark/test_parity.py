@@ -9,7 +9,6 @@ from lakehouse.pipeline.registry import load_models
 from lakehouse.service import Lakehouse
 
 
-
 def test_spark_incremental_equals_duckdb_incremental(duckdb_lake: Lakehouse, spark_lake: Lakehouse, kit: Any) -> None:
     kit.assert_same_lake(kit.snapshot(duckdb_lake), kit.snapshot(spark_lake), "DuckDB vs Spark, incremental")
 

@@ -31,10 +31,17 @@ from lakehouse.pipeline.engines.base import Capability, WriteMode
 from lakehouse.pipeline.engines.spark_session import get_session
 from lakehouse.pipeline.engines.spark_sql import to_spark, union_by_name, view_name
 from lakehouse.pipeline.sql import in_list
-from lakehouse.storage.base import HistoryUnavailableError, MergeSpec, Metadata, PartitionFilter, TableStore, Txns
+from lakehouse.storage.base import (
+    HistoryUnavailableError,
+    MergeSpec,
+    Metadata,
+    PartitionFilter,
+    TableStore,
+    Txns,
+)
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 CHANGE_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
@@ -236,7 +243,7 @@ class SparkEngine:
 
         source = self._conform(target, self._df(sql))
         columns = list(spec.columns or self.store.schema(target).names)
-        values = {quote_spark(c): f"s.{quote_spark(c)}" for c in columns}
+        values: dict[str, str | Column] = {quote_spark(c): f"s.{quote_spark(c)}" for c in columns}
         on = " AND ".join(f"t.{quote_spark(k)} = s.{quote_spark(k)}" for k in (*spec.prune, *spec.on))
         cond = {k: self._expr(v) if v else None for k, v in
                 (("delete", spec.delete_when), ("update", spec.update_when), ("insert", spec.insert_when))}
@@ -244,7 +251,10 @@ class SparkEngine:
         if cond["delete"] is not None:
             builder = builder.whenMatchedDelete(condition=cond["delete"])
         builder = builder.whenMatchedUpdate(condition=cond["update"], set=values)
-        builder = builder.whenNotMatchedInsert(condition=cond["insert"], values=values)
+        if cond["insert"] is not None:
+            builder = builder.whenNotMatchedInsert(condition=cond["insert"], values=values)
+        else:
+            builder = builder.whenNotMatchedInsert(values=values)
         txn = self._txn(target, txns)
         conf = self.spark.conf
         session_conf = {"spark.databricks.delta.commitInfo.userMetadata": _user_metadata(metadata)}

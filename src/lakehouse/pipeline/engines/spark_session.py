@@ -176,7 +176,7 @@ def _local_or_cluster(conf: dict[str, str], log_file: Path) -> SparkSession:
     with log_file.open("ab") as out:
         try:
             # Our own gateway, to send the JVM's output to the log file (SparkContext takes it).
-            gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": out, "stderr": out})
+            gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": out, "stderr": out})  # type: ignore[no-untyped-call]
             SparkContext(conf=spark_conf, gateway=gateway)
         except Exception as exc:
             raise LakehouseError(

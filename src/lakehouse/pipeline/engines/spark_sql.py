@@ -21,6 +21,9 @@ not fail, so the AST is rewritten first where the two engines differ in meaning:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, ClassVar
+
 import sqlglot
 from sqlglot import exp, transforms
 from sqlglot.dialects.spark import Spark
@@ -46,7 +49,7 @@ class LakeSpark(Spark):
     """Spark 4's SQL: like sqlglot's Spark, but QUALIFY is native (Spark 4 has it)."""
 
     class Generator(SparkGenerator):
-        TRANSFORMS = {
+        TRANSFORMS: ClassVar[dict[type[exp.Expr], Callable[..., str]]] = {
             **SparkGenerator.TRANSFORMS,
             exp.Select: transforms.preprocess(
                 [transforms.eliminate_distinct_on, transforms.unnest_to_explode, transforms.any_to_exists]
@@ -61,9 +64,10 @@ def view_name(name: str) -> str:
 
 def parse(sql: str) -> exp.Expression:
     try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
+        tree: Any = sqlglot.parse_one(sql, read="duckdb")
     except SqlglotError as exc:
         raise ConfigError(f"SQL does not parse: {str(exc).splitlines()[0]}") from None
+    assert isinstance(tree, exp.Expression)
     return tree
 
 
@@ -107,7 +111,7 @@ def _spark(template: str, **parts: exp.Expression) -> exp.Expression:
     return tree.transform(fill, copy=False)
 
 
-def _node(node: exp.Expression) -> exp.Expression:  # noqa: PLR0911 (one branch per construct)
+def _node(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Table) and node.args.get("db") and not node.args.get("catalog"):
         return exp.Table(this=exp.to_identifier(f"{node.db}__{node.name}"), alias=node.args.get("alias"))
     if isinstance(node, exp.ArrayAgg):
