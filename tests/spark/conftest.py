@@ -151,3 +151,9 @@ def spark_lake(spark_ready: None, tmp_path_factory: pytest.TempPathFactory) -> I
 def mixed_lake(spark_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Lakehouse:
     """The deliveries transformed by DuckDB, then Spark, then DuckDB (each extends the other's tables)."""
     return build(tmp_path_factory.mktemp("mixed") / "lake", ("duckdb", "spark", "duckdb"))
+
+
+@pytest.fixture(scope="session")
+def spark_first_lake(spark_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Lakehouse:
+    """Spark builds the tables, DuckDB (delta-rs) extends them, then Spark again."""
+    return build(tmp_path_factory.mktemp("spark-first") / "lake", ("spark", "duckdb", "spark"))

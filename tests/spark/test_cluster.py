@@ -1,7 +1,8 @@
 """The transform on a real standalone Spark cluster: a master and one worker on 127.0.0.1,
 started with the pyspark distribution's own launcher (`bin/spark-class`), the lake on the
-local filesystem both see. `lakehouse transform` runs in its own process (one SparkContext
-per process) with the engine and master chosen by environment, as a deployment would."""
+local filesystem both see. `lakehouse transform` is submitted as docs/spark.md says a
+deployment does: `spark-submit --master spark://... --packages <delta> lakehouse/cli/main.py
+transform`, the engine chosen by environment (LAKEHOUSE_ENGINE=spark)."""
 
 from __future__ import annotations
 
@@ -89,15 +90,25 @@ def test_the_transform_runs_on_a_standalone_cluster_and_builds_the_same_lake(
     master, ui = cluster
     lh = Lakehouse(spark_settings(tmp_path / "lake"))
     kit.deliver(lh, 0)
+    import pyspark
+
+    import lakehouse.cli.main as cli
+    from lakehouse.pipeline.engines.spark_session import _EXCLUDES, delta_package
+
     conf = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-            "spark.executor.memory": "768m", "spark.cores.max": "1"}
-    env = lake_env(lh.settings, LAKEHOUSE_ENGINE="spark", LAKEHOUSE_SPARK__MASTER=master,
-                   LAKEHOUSE_SPARK__APP_NAME="lakehouse-cluster-test", LAKEHOUSE_SPARK__CONF=json.dumps(conf),
-                   LAKEHOUSE_SPARK__SHUFFLE_PARTITIONS="2")
-    done = subprocess.run([sys.executable, "-m", "lakehouse.cli.main", "transform", "--json"], env=env,
+            "spark.executor.memory": "768m", "spark.cores.max": "1",
+            "spark.jars.ivy": str(lh.settings.spark.jar_cache / "ivy"), "spark.jars.excludes": ",".join(_EXCLUDES)}
+    submit = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", master,
+              "--name", "lakehouse-cluster-test", "--packages", delta_package(),
+              "--driver-java-options", "-Duser.timezone=UTC"]
+    for k, v in conf.items():
+        submit += ["--conf", f"{k}={v}"]
+    env = lake_env(lh.settings, LAKEHOUSE_ENGINE="spark", LAKEHOUSE_SPARK__SHUFFLE_PARTITIONS="2",
+                   PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable, COLUMNS="200")
+    done = subprocess.run([*submit, cli.__file__, "transform", "--json"], env=env,
                           capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
-    reports = json.loads(done.stdout)
+    reports = json.loads(done.stdout[done.stdout.index("["):])
     assert [r["engine"] for r in reports] == ["spark", "spark"]
     state = _state(ui) or {}
     apps = [a["name"] for a in (*state.get("activeapps", []), *state.get("completedapps", []))]

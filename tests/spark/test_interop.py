@@ -23,13 +23,15 @@ def _protocol(lh: Lakehouse, table: TableId) -> tuple[object, ...]:
 
 @pytest.mark.parametrize("model", [m.table for m in load_models()], ids=str)
 def test_spark_keeps_the_protocol_and_properties_delta_rs_made(
-    duckdb_lake: Lakehouse, mixed_lake: Lakehouse, spark_lake: Lakehouse, model: TableId
+    duckdb_lake: Lakehouse, mixed_lake: Lakehouse, spark_lake: Lakehouse, spark_first_lake: Lakehouse, model: TableId
 ) -> None:
     reference = _protocol(duckdb_lake, model)
     assert _protocol(mixed_lake, model) == reference  # DuckDB, then Spark, then DuckDB wrote it
     assert _protocol(spark_lake, model) == reference  # only Spark wrote rows
-    for lake in (mixed_lake, spark_lake):
-        assert not FORBIDDEN & set(_protocol(lake, model)[2]) | set(_protocol(lake, model)[3])  # type: ignore[arg-type]
+    assert _protocol(spark_first_lake, model) == reference  # Spark, then DuckDB, then Spark
+    for lake in (mixed_lake, spark_lake, spark_first_lake):
+        _, _, reader, writer = _protocol(lake, model)
+        assert not FORBIDDEN & (set(reader) | set(writer))
         assert lake.store.snapshot(model).properties == duckdb_lake.store.snapshot(model).properties
 
 

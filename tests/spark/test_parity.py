@@ -35,3 +35,7 @@ def test_spark_incremental_equals_a_spark_full_refresh(spark_lake: Lakehouse, tm
 
 def test_alternating_engines_build_the_same_lake(duckdb_lake: Lakehouse, mixed_lake: Lakehouse, kit: Any) -> None:
     kit.assert_same_lake(kit.snapshot(duckdb_lake), kit.snapshot(mixed_lake), "DuckDB vs DuckDB, Spark, DuckDB")
+
+
+def test_tables_spark_built_are_extended_by_duckdb_and_back(duckdb_lake: Lakehouse, spark_first_lake: Lakehouse, kit: Any) -> None:
+    kit.assert_same_lake(kit.snapshot(duckdb_lake), kit.snapshot(spark_first_lake), "DuckDB vs Spark, DuckDB, Spark")

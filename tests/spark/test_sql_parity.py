@@ -72,6 +72,17 @@ def test_round_is_duckdbs_rounding_of_the_exact_double(engines: tuple[Engine, En
     assert duck == spark
 
 
+@SLOW
+@given(st.lists(st.tuples(st.integers(0, 4), st.one_of(st.none(), st.integers(0, 10**6).map(lambda k: k / 100))),
+                min_size=1, max_size=300),
+       st.sampled_from([0.95, 0.5, 0.9, 0.99, 0.25]))
+def test_quantile_cont_is_duckdbs_to_the_last_bit(engines: tuple[Engine, Engine], rows: list[tuple[int, float | None]], q: float) -> None:
+    # Latencies with two decimals put many p95s on a tie of round(p95, 3): the last bit decides.
+    data = pa.table({"g": [r[0] for r in rows], "x": pa.array([r[1] for r in rows], pa.float64())})
+    duck, spark = both(engines, data, f"SELECT g, quantile_cont(x, {q}), round(quantile_cont(x, {q}), 3) FROM bronze.app_events GROUP BY g")
+    assert duck == spark
+
+
 clicks = st.lists(
     st.tuples(st.sampled_from(["u1", "u2", "u3"]), st.one_of(st.none(), st.integers(0, 50)), st.one_of(st.none(), st.sampled_from("abcdefgh"))),
     min_size=1, max_size=60, unique_by=lambda r: (r[0], r[1]),  # (user, ts) unique: the order is total

@@ -194,7 +194,10 @@ class SparkEngine:
 
     def _create(self, target: TableId, df: DataFrame, partition_by: Sequence[str] | None) -> None:
         """Create `target` empty through the store (delta-rs): the same protocol either engine."""
-        schema: pa.Schema = df.limit(0).toArrow().schema
+        # Nullable like every column DuckDB hands delta-rs: Spark knows `count(*)` is never NULL,
+        # but a table it creates must take the other engine's rows too.
+        spark_schema: pa.Schema = df.limit(0).toArrow().schema
+        schema = pa.schema([f.with_nullable(True) for f in spark_schema])
         self.store.append(target, schema.empty_table(), partition_by=partition_by)
 
     def _txn(self, target: TableId, txns: Txns | None) -> tuple[str, int] | None:

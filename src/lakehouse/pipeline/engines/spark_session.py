@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 import re
 import shutil
 import subprocess
 import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +65,6 @@ def delta_package() -> str:
 
 def check_java() -> None:
     """Java 17 or newer on PATH (or JAVA_HOME), or one line saying what to install."""
-    import os
-
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).exists():
@@ -154,12 +154,16 @@ def _start(settings: Settings) -> SparkSession:
         raise SparkUnavailableError(
             "the Spark engine needs pyspark and delta-spark", hint="pip install 'lakehouse[spark]'"
         ) from None
-    # PySpark logs every failed query to stderr itself; the error reaches the caller anyway.
+    # PySpark logs every failed query to stderr itself (the error reaches the caller anyway), and
+    # warns about pandas 3, which the engine never hands it (its data goes through Arrow).
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         logging.getLogger(name).disabled = True
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     spark = settings.spark
     if spark.master.startswith("sc://"):
         return _connect(spark)
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return _submitted(spark)
     check_java()
     spark.jar_cache.mkdir(parents=True, exist_ok=True)
     logs = settings.logs_path
@@ -184,6 +188,23 @@ def _local_or_cluster(conf: dict[str, str], log_file: Path) -> SparkSession:
                 hint=f"the JVM's output is in {log_file}",
             ) from None
     return SparkSession.builder.getOrCreate()
+
+
+# Under spark-submit these come from its command line (--master, --packages, --driver-memory).
+_SUBMIT_OWNS = ("spark.master", "spark.app.name", "spark.driver.memory", "spark.jars.packages", "spark.jars.ivy",
+                "spark.jars.excludes", "spark.driver.extraJavaOptions")
+
+
+def _submitted(spark: SparkSettings) -> SparkSession:
+    """Inside `spark-submit`: its JVM is already running; add the lake's SQL settings."""
+    from pyspark.sql import SparkSession
+
+    builder: Any = SparkSession.builder
+    for key, value in spark_conf(spark).items():
+        if key not in _SUBMIT_OWNS or key in spark.conf:
+            builder = builder.config(key, value)
+    session: SparkSession = builder.getOrCreate()
+    return session
 
 
 def _connect(spark: SparkSettings) -> SparkSession:

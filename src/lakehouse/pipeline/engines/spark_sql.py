@@ -120,7 +120,7 @@ def _node(node: exp.Expression) -> exp.Expression:
         fn = "MIN_BY" if isinstance(node, exp.First) else "MAX_BY"
         return _spark(f"{fn}({{v}}, {{k}})", v=_sub(node.this.this), k=_sort_key(node.this, None))
     if isinstance(node, exp.PercentileCont) and node.args.get("expression") is not None:
-        return _spark("PERCENTILE({x}, {p})", x=_sub(node.this), p=_sub(node.expression))
+        return _quantile_cont(node)
     if isinstance(node, exp.Div) and not node.args.get("typed") and not node.args.get("safe"):
         return exp.Div(this=exp.cast(_sub(node.this), "DOUBLE"), expression=_sub(node.expression))
     if isinstance(node, exp.Round):
@@ -195,6 +195,45 @@ def _round(node: exp.Round) -> exp.Expression:
                           ELSE CAST(FLOOR(__p) AS DOUBLE) END / {scale!r})[0])[0]
                ELSE ROUND(__p, 0) / {scale!r} END)[0])[0]"""
     return _spark(template, x=_sub(node.this))
+
+
+def _let(name: str, value: str, body: str) -> str:
+    """`body` with `name` bound to `value` once (a lambda over a one-element array)."""
+    return f"TRANSFORM(ARRAY({value}), {name} -> {body})[0]"
+
+
+def _two_product_error(a: str, b: str, p: str) -> str:
+    """The exact rounding error of `p = a * b` (Dekker), as a Spark expression."""
+    split = f"{_SPLIT!r}"
+    ah, bh = f"({split} * {a} - ({split} * {a} - {a}))", f"({split} * {b} - ({split} * {b} - {b}))"
+    al, bl = f"({a} - {ah})", f"({b} - {bh})"
+    return f"((({ah} * {bh} - {p}) + {ah} * {bl} + {al} * {bh}) + {al} * {bl})"
+
+
+def _quantile_cont(node: exp.PercentileCont) -> exp.Expression:
+    """DuckDB's `quantile_cont(x, q)` of doubles, to the last bit.
+
+    Sorted values, RN = (n - 1) * q, and between the two neighbours DuckDB's interpolation
+    `lo * (1 - d) + hi * d` as its build computes it: with a fused multiply-add, i.e.
+    lo * (1 - d) exactly plus hi * d, rounded once. Spark's `percentile` interpolates as
+    `(hi_i - RN) * lo + (RN - lo_i) * hi`: a different last bit, which `round(p95, 3)` turns
+    into a different thousandth on ties (latencies with two decimals make many).
+    """
+    # p = lo * w rounded, e its exact error, t = hi * d rounded; fma = round(p + e + t) via
+    # TwoSum(p, t) = s + r exactly, then s + (r + e).
+    fused = _let("__p", "__v.lo * __v.w", _let("__t", "__v.hi * __v.d", _let("__s", "__p + __t", _let(
+        "__bp", "__s - __p",
+        f"__s + (((__p - (__s - __bp)) + (__t - __bp)) + {_two_product_error('__v.lo', '__v.w', '__p')})"))))
+    plain = "__v.lo * __v.w + __v.hi * __v.d"
+    template = _let("__a", "ARRAY_SORT(COLLECT_LIST(CAST({x} AS DOUBLE)))", _let(
+        "__rn", "(SIZE(__a) - 1) * CAST({q} AS DOUBLE)",
+        f"""CASE WHEN SIZE(__a) = 0 THEN NULL
+                 WHEN FLOOR(__rn) = CEIL(__rn) THEN __a[CAST(FLOOR(__rn) AS INT)]
+                 ELSE {_let("__v", "NAMED_STRUCT('lo', __a[CAST(FLOOR(__rn) AS INT)], 'hi', __a[CAST(CEIL(__rn) AS INT)], "
+                                   "'d', __rn - FLOOR(__rn), 'w', 1.0D - (__rn - FLOOR(__rn)))",
+                         f"CASE WHEN ABS(__v.lo) < 1e300D AND ABS(__v.hi) < 1e300D THEN {fused} ELSE {plain} END")}
+            END"""))
+    return _spark(template, x=_sub(node.this), q=_sub(node.expression))
 
 
 def java_pattern(fmt: str) -> str:
