@@ -22,8 +22,6 @@ from lakehouse.service import Lakehouse
 
 from support import require_spark, spark_settings
 
-pytestmark = pytest.mark.spark
-
 D = datetime(2026, 2, 10, tzinfo=UTC)
 # Three deliveries: days 0-1, then days 1-2 (overlapping), then days -1..0 (late data), each
 # with duplicates, late and out-of-order records mixed in by the simulator.
@@ -31,10 +29,16 @@ DELIVERIES = ((1, D), (2, D + timedelta(days=1)), (3, D - timedelta(days=1)))
 EVENTS = 8_000
 
 
+# A test's timeout covers the session fixtures it is first to need: building a lake through
+# three Spark transforms takes ~3 min on an idle 2-core machine and several times that on a busy one.
+SPARK_TIMEOUT_S = 2400
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/spark/" in str(item.fspath):
             item.add_marker(pytest.mark.spark)
+            item.add_marker(pytest.mark.timeout(SPARK_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")
