@@ -37,12 +37,12 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from lakehouse.catalog.access import KeyRing
-from lakehouse.catalog.store import MetadataStore
+from lakehouse.access import KeyRing
 from lakehouse.config import Settings
+from lakehouse.contract import TableId
+from lakehouse.metadata.store import MetadataStore
 from lakehouse.query.sample import build_sample_lake
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 SQL = ("SELECT segment, count(*) AS users, avg(engagement_score) AS avg_score "
        "FROM gold.user_segments GROUP BY segment ORDER BY segment")
@@ -211,7 +211,8 @@ def main() -> None:
         cfg = Settings(base_path=base)
         print(machine())
         print(f"server: lakehouse serve --workers {args.workers} (uvicorn, uvloop + httptools, gc frozen after start-up); "
-              f"DuckDB 1 thread for in-memory tables, pool {cfg.api.pool_size}, result cache {cfg.api.result_cache_size}")
+              f"{cfg.api.query_workers} query workers ({cfg.api.worker_memory_mb} MiB each), {cfg.api.pool_size} threads, "
+              f"result cache {cfg.api.result_cache_mb} MiB")
         print(f"load: {'wrk -t1' if use_wrk else 'python asyncio+httpx'} on the same {os.cpu_count()} cores "
               f"(it takes CPU from the server); gold.user_segments rows={rows}; {args.duration}s per point")
         print(f"{'case':<40}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'load':>7}")

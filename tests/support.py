@@ -52,7 +52,7 @@ def lake_env(settings: Settings, **extra: str) -> dict[str, str]:
         LAKEHOUSE_GOLD_PATH=str(settings.layer_path("gold")),
         LAKEHOUSE_LOGS_DIR=str(settings.logs_path),
         LAKEHOUSE_LANDING_PATH=str(settings.landing),
-        LAKEHOUSE_METADATA_URL=f"sqlite:///{settings.base_path / 'metadata.db'}",
+        LAKEHOUSE_METADATA_URL=settings.metadata_dsn,
         **extra,
     )
     return env

@@ -81,9 +81,9 @@ def test_only_storage_imports_deltalake() -> None:
         for node in ast.walk(tree):
             mod = node.module if isinstance(node, ast.ImportFrom) else None
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if (mod or "").split(".")[0] == "deltalake" or any(n.split(".")[0] == "deltalake" for n in names):
-                if not name.startswith("lakehouse.storage"):
-                    offenders.append(name)
+            uses = (mod or "").split(".")[0] == "deltalake" or any(n.split(".")[0] == "deltalake" for n in names)
+            if uses and not name.startswith("lakehouse.storage"):
+                offenders.append(name)
     assert not offenders
 
 

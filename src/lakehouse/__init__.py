@@ -5,7 +5,8 @@
 
 from lakehouse.config import Settings
 from lakehouse.exceptions import LakehouseError
+from lakehouse.ops.health import LakehouseHealthMonitor
 from lakehouse.service import Lakehouse
 
-__all__ = ["Lakehouse", "LakehouseError", "Settings"]
+__all__ = ["Lakehouse", "LakehouseError", "LakehouseHealthMonitor", "Settings"]
 __version__ = "0.1.0"

@@ -53,6 +53,30 @@ class InputError(LakehouseError):
     """Input that cannot be used as given: a bad path, a corrupt file, a bad option."""
 
 
+class QualityGateError(LakehouseError):
+    """A check reached its fail threshold: the run stopped before committing the table."""
+
+    def __init__(self, table: str, check: str, measured: str, threshold: str) -> None:
+        self.table = table
+        self.check = check
+        super().__init__(
+            f"{table}: quality check '{check}' failed ({measured}; {threshold}); nothing was committed",
+            hint=f"see `lakehouse quality {table}` for the failing rows",
+        )
+
+
+class TransformError(LakehouseError):
+    """A transform run stopped; its result (recorded like every run) says where and why."""
+
+    def __init__(self, result: object) -> None:
+        self.result = result
+        table = getattr(result, "failed_table", None)
+        error = getattr(result, "error", None) or "failed"
+        job = getattr(result, "job", "transform")
+        where = f" at {table}" if table and table not in error else ""
+        super().__init__(f"{job} stopped{where}: {error}", hint="the run report is in the logs directory")
+
+
 class QueryError(LakehouseError):
     """SQL that is refused or fails; `position` points into the text when known."""
 
@@ -61,8 +85,22 @@ class QueryError(LakehouseError):
         self.position = position
 
 
+class QueryMemoryError(QueryError):
+    """A query needed more memory than a worker may use; it was stopped."""
+
+
+class QueryBusyError(LakehouseError):
+    """Every query worker stayed busy for the whole wait; try again shortly."""
+
+    transient = True
+
+
 class QueryTimeoutError(QueryError):
     """A query ran past its time limit and was interrupted."""
+
+
+class NotAuthenticatedError(LakehouseError):
+    """No API key, or one that is unknown or revoked."""
 
 
 class PermissionDeniedError(LakehouseError):

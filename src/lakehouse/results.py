@@ -10,19 +10,123 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-from lakehouse.contract import Layer, ModelKind
+import pyarrow as pa
+
+from lakehouse.contract import Layer, ModelKind, TableId
 
 Status = Literal["running", "success", "failed"]
+Outcome = Literal["pass", "warn", "fail", "error"]
 ModelMode = Literal["full", "incremental", "skipped"]
+
+
+JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    table: TableId
+    path: str
+    version: int
+    rows: int
+    files: int
+    size_bytes: int
+    partition_columns: list[str]
+    last_modified: datetime | None
+    schema: pa.Schema
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One entry of a table's history."""
+
+    version: int
+    timestamp: datetime | None
+    operation: str
+    parameters: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    metadata: Mapping[str, str]  # what the writer attached (`lakehouse.job`, ...)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "timestamp": self.timestamp.isoformat() if self.timestamp else None,
+            "operation": self.operation,
+            "parameters": dict(self.parameters),
+            "metrics": dict(self.metrics),
+            "metadata": dict(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows a query or preview returned: at most the row/byte cap (`truncated` says if more)."""
+
+    table: pa.Table
+    truncated: bool
+    elapsed_ms: float
+    tables: list[TableId]
+
+    @property
+    def row_count(self) -> int:
+        return int(self.table.num_rows)
+
+
+@dataclass(frozen=True)
+class DailyKpis:
+    summary_date: date
+    daily_users: int
+    new_users: int
+    total_events: int
+    sessions: int
+    revenue: float
+
+
+@dataclass
+class Summary:
+    """A few KPIs of the lake (the demo's last screen)."""
+
+    segments: dict[str, int] = field(default_factory=dict)  # segment -> users, VIP first
+    daily: list[DailyKpis] = field(default_factory=list)  # latest days first
+    health: dict[str, int] = field(default_factory=dict)  # health_status -> hours
+    quarantined: int = 0
+    duplicates_removed: int = 0
+
+
+@dataclass
+class SourceSim:
+    records: int = 0  # lines/messages delivered, bad ones included
+    expected_bronze: int = 0
+    expected_quarantine: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)  # bad records of each kind mixed in
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SimulationReport:
+    seed: int
+    start: str
+    days: int
+    sources: dict[str, SourceSim] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.sources.values())
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["records"] = self.records
+        return d
 
 
 @dataclass
@@ -84,14 +188,25 @@ class JobResult:
         return path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CheckResult:
-    """One quality check of one table after a run: how many rows failed it."""
+    """One quality check of one table in one run: its outcome on the batch the run wrote."""
 
     table: str
     check: str
     passed: bool
     failing_rows: int
+    kind: str = ""  # NotNull, Unique, ...
+    action: str = "warn"  # warn | drop | fail
+    outcome: Outcome = "pass"
+    rows_checked: int = 0
+    metric: float | None = None  # failing rows, or what an aggregate check measured
+    threshold: str | None = None
+    sample: list[dict[str, JsonValue]] = field(default_factory=list)  # a few failing rows
+    error: str | None = None
+    table_version: int | None = None  # the table's version the batch was written on top of
+    run_id: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass(kw_only=True)
@@ -115,6 +230,7 @@ class TransformResult(JobResult):
     engine: str = "duckdb"
     models: list[ModelResult] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
+    failed_table: str | None = None  # where a failed run stopped
 
     def model(self, table: str) -> ModelResult | None:
         return next((m for m in self.models if m.table == table), None)

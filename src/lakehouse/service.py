@@ -1,7 +1,13 @@
-"""`Lakehouse`: the one facade the CLI, the API and notebooks call.
+"""`Lakehouse`: the one facade the CLI, the API, the scheduler and notebooks call.
 
-It owns the settings and the Delta store, runs jobs, writes their reports, and hands
-their results back as typed objects. It never prints and knows nothing about HTTP.
+It owns the settings, the table store and the metadata store, runs jobs (simulate, ingest,
+transform), writes and records their reports, and composes the services with one concern each:
+
+- `access`  — API keys, roles, what a caller may see, the audit trail (`lakehouse.access`);
+- `catalog` — tables, catalog entries, lineage, runs, quality results (`lakehouse.catalog`);
+- `query`   — read-only SQL and previews under the caller's role (`lakehouse.query`).
+
+It never prints and knows nothing about HTTP.
 """
 
 from __future__ import annotations
@@ -9,27 +15,59 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lakehouse.access import AccessService, Principal
+from lakehouse.catalog.service import CatalogService
 from lakehouse.config import SOURCES, Settings
-from lakehouse.contract import Layer
-from lakehouse.exceptions import InputError
+from lakehouse.contract import LAYERS, Layer, TableId, resolve, tables_in
+from lakehouse.exceptions import InputError, LakehouseError, TransformError
+from lakehouse.metadata.store import MetadataStore
+from lakehouse.query.service import QueryService
+from lakehouse.query.text import duckdb_text as values_as_text
 from lakehouse.reports import RunReport
-from lakehouse.results import CheckResult, JobResult, TransformResult
+from lakehouse.results import Commit, JobResult, Summary, TableInfo, TransformResult
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
-from lakehouse.storage.base import Commit, TableInfo
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import LAYERS, TableId, resolve, tables_in
+from lakehouse.storage.locks import table_lock
 
 if TYPE_CHECKING:
-    from lakehouse.catalog.service import Governance
+    from prometheus_client.registry import Collector
+
+    from lakehouse.ops.alerts import AlertEvaluator, Evaluation
+    from lakehouse.ops.health import LakehouseHealthMonitor
+    from lakehouse.ops.health_report import HealthReport
+    from lakehouse.ops.results import (
+        ArchivedPart,
+        OptimizeResult,
+        RestoreResult,
+        RetentionResult,
+        VacuumResult,
+    )
+    from lakehouse.ops.scheduler import Clock, Outcome, Scheduler, ScheduleStore
+    from lakehouse.pipeline.backfill import BackfillResult
+
+__all__ = ["Lakehouse", "Progress", "values_as_text"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-R = TypeVar("R", RunReport, TransformResult)
+R = TypeVar("R", bound=RunReport | JobResult)
+
+
+def _stop_when_set(event: threading.Event, stop: Callable[[], None]) -> None:
+    def watch() -> None:
+        event.wait()
+        stop()
+
+    threading.Thread(target=watch, name="lakehouse-ingest-stop", daemon=True).start()
+
+
+def pipeline_lock(settings: Settings) -> Any:
+    """The lake's transform lock: transforms and backfills run one at a time (a file lock)."""
+    return table_lock(settings, "transform")
 
 
 class Lakehouse:
@@ -37,6 +75,45 @@ class Lakehouse:
         self.settings = settings or Settings()
         self.store = DeltaStore(self.settings)
         self._warming: threading.Thread | None = None
+        self._metadata: MetadataStore | None = None
+        self._metadata_lock = threading.Lock()
+
+    # -- services -------------------------------------------------------------------------------
+    @property
+    def metadata(self) -> MetadataStore:
+        """The metadata store, opened (and migrated) on first use."""
+        with self._metadata_lock:
+            if self._metadata is None:
+                self._metadata = MetadataStore.open(self.settings.metadata_dsn)
+            return self._metadata
+
+    @cached_property
+    def access(self) -> AccessService:
+        return AccessService(self.settings, lambda: self.metadata)
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        return CatalogService(self.settings, self.store, lambda: self.metadata, self.access)
+
+    @cached_property
+    def query(self) -> QueryService:
+        return QueryService(self.settings, self.store, self.access, self.catalog.pii)
+
+    def health(self, who: Principal | None = None) -> dict[str, Any]:
+        """Readiness: the lake's folder and the metadata store (details only for an admin)."""
+        from lakehouse.ops.readiness import readiness
+
+        return readiness(self.settings, lambda: self.metadata, who)
+
+    def close(self) -> None:
+        """Stop the query workers, flush the audit trail, close the metadata store."""
+        if "query" in self.__dict__:
+            self.query.close()
+        if "access" in self.__dict__:
+            self.access.close()
+        if self._metadata is not None:
+            self._metadata.close()
+            self._metadata = None
 
     # -- simulate ---------------------------------------------------------------------------
     def simulate(
@@ -83,6 +160,7 @@ class Lakehouse:
         sources: list[str] | None = None,
         progress: Progress | None = None,
         follow: bool = False,
+        stop: threading.Event | None = None,
     ) -> RunReport:
         for s in sources or []:
             if s not in SOURCES:
@@ -95,19 +173,35 @@ class Lakehouse:
         elif source == "kafka":
             from lakehouse.ingest.kafka import KafkaIngestor
 
-            report = KafkaIngestor(self.settings, self.store).run(sources, progress=progress, follow=follow)
+            ingestor = KafkaIngestor(self.settings, self.store)
+            if stop is not None:  # another thread can end a --follow run (the scheduler's shutdown)
+                _stop_when_set(stop, ingestor.stop)
+            report = ingestor.run(sources, progress=progress, follow=follow)
         else:
             raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
-        return self._finish(report)
+        self._finish(report)
+        if report.status == "failed":  # some sources failed; the others ran and are in the report
+            raise LakehouseError(
+                report.error or "ingest failed",
+                hint=f"the other sources were ingested; the run report in {self.settings.logs_path} has the details",
+            )
+        return report
 
     # -- transform ----------------------------------------------------------------------------
     def transform(
         self, *, layer: str | None = None, full_refresh: bool = False, progress: Progress | None = None,
         engine: str | None = None,
     ) -> list[TransformResult]:
-        """Build silver and gold on `engine` (default: `settings.engine`, DuckDB unless set)."""
+        """Build silver then gold (or one layer) on `engine` (default: `settings.engine`, DuckDB
+        unless set), incrementally unless `full_refresh`.
+
+        Every model's batch passes its quality checks before it is committed; a run that fails
+        (a `fail` check, an error) is recorded like any other and raises `TransformError` naming
+        where it stopped. Later layers do not run after a failed one.
+        """
         from lakehouse.pipeline.engines import ENGINE_NAMES, make_engine
         from lakehouse.pipeline.runner import PipelineRunner
+        from lakehouse.quality import Validator
 
         if layer is not None and layer not in ("silver", "gold"):
             raise InputError(f"unknown layer '{layer}'", hint="use --layer silver or --layer gold")
@@ -115,29 +209,117 @@ class Lakehouse:
         if chosen not in ENGINE_NAMES:
             raise InputError(f"unknown engine '{chosen}'", hint=f"choose from {', '.join(ENGINE_NAMES)}")
         self._warm_up()
-        runner = PipelineRunner(self.settings, self.store, engine=lambda: make_engine(self.settings, self.store, chosen))
+        runner = PipelineRunner(
+            self.settings, self.store, engine=lambda: make_engine(self.settings, self.store, chosen),
+            gate=lambda engine, run_id: Validator(self.store, engine, run_id, enabled=self.settings.quality_checks),
+        )
         layers: list[Layer] = ["silver" if layer == "silver" else "gold"] if layer else ["silver", "gold"]
         results = []
-        for lay in layers:
-            result = runner.run_layer(lay, full_refresh=full_refresh, progress=progress)
-            result.checks = self._check_quality(result)
-            results.append(self._finish(result))
+        # Transforms and backfills of one lake run one at a time (a scheduled run, a manual one).
+        with pipeline_lock(self.settings):
+            for lay in layers:
+                result = self._finish(runner.run_layer(lay, full_refresh=full_refresh, progress=progress))
+                results.append(result)
+                if result.status == "failed":
+                    raise TransformError(result) from runner.last_error  # the cause says if it is transient
         return results
 
-    def _check_quality(self, result: TransformResult) -> list[CheckResult]:
-        """Count every expectation of the layer's tables over the rows the run wrote."""
-        from lakehouse.pipeline.engines import DuckDBEngine
-        from lakehouse.quality import run_checks
+    # -- backfill -------------------------------------------------------------------------------
+    def backfill(self, date_from: date, date_to: date, tables: list[str] | None = None) -> BackfillResult:
+        """Rebuild silver and gold for a range of event dates from bronze, leaving other dates as
+        they are and the incremental progress markers right (`docs/scheduling.md`)."""
+        from lakehouse.pipeline.backfill import Backfill
+        from lakehouse.quality import Validator
 
-        engine = DuckDBEngine(self.settings, self.store)
-        try:
-            # Incremental models are checked on the rows this run wrote; rebuilt ones in full.
-            modes = {m.table: m.mode for m in result.models}
-            since = {c.table: c.version_before for c in result.tables if modes.get(c.table) == "incremental"}
-            skipped = {t for t, mode in modes.items() if mode == "skipped"}
-            return run_checks(engine, self.store, result.layer, since, skipped)
-        finally:
-            engine.close()
+        Backfill.check(date_from, date_to, tables)
+        self._warm_up()
+        job = Backfill(
+            self.settings, self.store,
+            gate=lambda engine, run_id: Validator(self.store, engine, run_id, enabled=self.settings.quality_checks),
+        )
+        with pipeline_lock(self.settings):
+            result = self._finish(job.run(date_from, date_to, tables))
+        if result.status == "failed":
+            raise TransformError(result) from job.last_error
+        return result
+
+    # -- schedule -------------------------------------------------------------------------------
+    @cached_property
+    def schedule_store(self) -> ScheduleStore:
+        from lakehouse.ops.scheduler import ScheduleStore
+
+        return ScheduleStore(self.metadata.engine)
+
+    def scheduler(self, *, clock: Clock | None = None) -> Scheduler:
+        """The scheduler over this lake's jobs (`serve()` runs it until SIGTERM)."""
+        from lakehouse.ops.scheduler import Scheduler
+
+        follow = self._follower() if self.settings.schedule.ingest_follow else None
+        return Scheduler(self.schedule_store, self.scheduled_jobs(), self.settings.schedule, clock=clock, follow=follow)
+
+    def scheduled_jobs(self) -> dict[str, Callable[[], list[str]]]:
+        """Each job the scheduler knows, as a call on this facade returning the run ids it made."""
+        from lakehouse.ops.scheduler.jobs import run_ids
+
+        def layer(name: str) -> Callable[[], list[str]]:
+            return lambda: run_ids(self.transform(layer=name))
+
+        return {
+            "ingest": lambda: run_ids(self.ingest(source=self.settings.schedule.ingest_source)),
+            "silver": layer("silver"), "gold": layer("gold"),
+            "retention": lambda: run_ids(self._maintenance("retention")),
+            "optimize": lambda: run_ids(self._maintenance("optimize")),
+        }
+
+    def _maintenance(self, method: str) -> Any:
+        from lakehouse.ops.scheduler.jobs import JobUnavailableError
+
+        fn = getattr(self, method, None)
+        if fn is None:
+            raise JobUnavailableError(f"Lakehouse.{method} is not available in this build")
+        return fn()
+
+    def _follower(self) -> Callable[[threading.Event], Callable[[], list[str]]]:
+        """The continuous Kafka ingest, as a job that returns once `stop` is set."""
+        from lakehouse.ops.scheduler.jobs import run_ids
+
+        return lambda stop: (lambda: run_ids(self.ingest(source="kafka", follow=True, stop=stop)))
+
+    def schedule(self, runs: int = 20) -> dict[str, Any]:
+        """Each job's cron, next run, last run and status; the scheduler's lease; the latest runs."""
+        from lakehouse.ops.scheduler import schedule_status
+
+        return schedule_status(self.schedule_store, self.settings.schedule, runs=runs)
+
+    def run_job(self, name: str, *, due_between: tuple[datetime, datetime] | None = None) -> Outcome | None:
+        """Run one job now, as the scheduler would (its lease, retries, history); None when
+        `due_between` is given and the job has no slot in that window (Airflow's intervals)."""
+        from lakehouse.ops.scheduler import (
+            Control,
+            Executor,
+            SystemClock,
+            holder_id,
+            job_by_name,
+        )
+        from lakehouse.ops.scheduler.cron import due
+
+        job = job_by_name(self.settings.schedule, name)
+        slot = None
+        if due_between is not None:
+            start, end = due_between
+            window = due(job.cron, start, end, keep=1, tz=self.settings.schedule.timezone)
+            if not window.slots:
+                return None
+            slot = window.slots[-1]
+        executor = Executor(self.schedule_store, self.scheduled_jobs(), self.settings.schedule,
+                            holder=holder_id(), clock=SystemClock(), control=Control())
+        return executor.run(job, slot=slot, trigger="manual" if slot is None else "external")
+
+    def airflow_dag(self, *, dag_id: str = "lakehouse", command: str = "lakehouse") -> str:
+        """An Airflow DAG file with the schedule's jobs, crons and dependencies, calling the CLI."""
+        from lakehouse.ops.airflow import dag_source
+
+        return dag_source(self.settings.schedule, dag_id=dag_id, command=command)
 
     # -- tables ---------------------------------------------------------------------------------
     def tables(self, layer: str | None = None) -> list[TableInfo]:
@@ -154,49 +336,74 @@ class Lakehouse:
     def history(self, name: str, limit: int | None = None) -> list[Commit]:
         return self.store.history(resolve(name), limit)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         """A few KPIs from gold for the demo: segment mix, latest days, hours by health."""
-        from lakehouse.pipeline.engines import DuckDBEngine
+        from lakehouse.catalog.summary import summarize
 
-        engine = DuckDBEngine(self.settings, self.store)
-        try:
-            out: dict[str, Any] = {"segments": [], "daily": [], "health": {}, "quarantined": 0, "duplicates_removed": 0}
-            names = {"gold.user_segments", "gold.daily_summary", "gold.hourly_metrics", "bronze.quarantine",
-                     "bronze.app_events", "silver.app_events"}
-            built = {t.fqn for t in tables_in() if t.fqn in names and self.store.exists(t)}
-            for fqn in built:
-                engine.bind_table(resolve(fqn))
-            if "gold.user_segments" in built:
-                out["segments"] = engine.arrow(
-                    "SELECT segment, count(*) AS users FROM gold.user_segments GROUP BY 1 "
-                    "ORDER BY array_position(['VIP', 'Active', 'Regular', 'Inactive'], segment)"
-                ).to_pylist()
-            if "gold.daily_summary" in built:
-                out["daily"] = engine.arrow(
-                    "SELECT summary_date, daily_users, new_users, total_events, sessions, revenue "
-                    "FROM gold.daily_summary ORDER BY summary_date DESC LIMIT 5"
-                ).to_pylist()
-            if "gold.hourly_metrics" in built:
-                rows = engine.arrow(
-                    "SELECT health_status, count(*) AS n FROM gold.hourly_metrics GROUP BY 1"
-                ).to_pylist()
-                out["health"] = {r["health_status"]: r["n"] for r in rows}
-            if "bronze.quarantine" in built:
-                out["quarantined"] = int(engine.scalar("SELECT count(*) FROM bronze.quarantine") or 0)
-            if {"bronze.app_events", "silver.app_events"} <= built:
-                out["duplicates_removed"] = int(engine.scalar(
-                    "SELECT (SELECT count(*) FROM bronze.app_events) - (SELECT count(*) FROM silver.app_events)"
-                ) or 0)
-            return out
-        finally:
-            engine.close()
+        return summarize(self.settings, self.store)
 
-    # -- governance (catalog, lineage, runs, audit) ----------------------------------------------
+    # -- maintenance (retention, archive, optimize, vacuum: `lakehouse.ops`) ---------------------
+    def retention(self, table: str | None = None, *, dry_run: bool = False, as_of: date | None = None) -> RetentionResult:
+        """Archive, then delete, the rows past each table's retention; then VACUUM."""
+        from lakehouse.ops import jobs
+
+        return self._finish(jobs.retention(self.settings, self.store, table, dry_run=dry_run, as_of=as_of))
+
+    def archive_list(self, table: str) -> list[ArchivedPart]:
+        from lakehouse.ops import jobs
+
+        return jobs.archive_list(self.settings, self.store, table)
+
+    def archive_restore(self, table: str, first: date, last: date) -> RestoreResult:
+        """Put archived rows dated first..last back into the table (never twice)."""
+        from lakehouse.ops import jobs
+
+        return self._finish(jobs.archive_restore(self.settings, self.store, table, first, last))
+
+    def optimize(self, table: str | None = None, *, include_open: bool = False, today: date | None = None) -> OptimizeResult:
+        """Compact small files (Z-order where declared), closed partitions first; checkpoint; log cleanup."""
+        from lakehouse.ops import jobs
+
+        return self._finish(jobs.optimize(self.settings, self.store, table, include_open=include_open, today=today))
+
+    def vacuum(
+        self, table: str | None = None, *, retention_hours: int | None = None, force: bool = False,
+        dry_run: bool = False,
+    ) -> VacuumResult:
+        """Remove unreferenced files older than what the table and its downstream models still need."""
+        from lakehouse.ops import jobs
+
+        return self._finish(jobs.vacuum(
+            self.settings, self.store, table, retention_hours=retention_hours, force=force, dry_run=dry_run,
+        ))
+
+    # -- monitoring (health report, alerts) -------------------------------------------------------
     @cached_property
-    def governance(self) -> Governance:
-        from lakehouse.catalog.service import Governance
+    def monitor(self) -> LakehouseHealthMonitor:
+        from lakehouse.ops.health import LakehouseHealthMonitor
 
-        return Governance(self.settings, self.store)
+        # The store is asked for when first needed: an unreachable one is then a note in the report.
+        return LakehouseHealthMonitor(self.settings, store=self.store, metadata=lambda: self.metadata)
+
+    def health_report(self, now: datetime | None = None, layers: list[str] | None = None) -> HealthReport:
+        """Every table's and job's health (docs/monitoring.md); `layers`: only what those layers may see."""
+        return self.monitor.generate_health_report(now, layers=layers)
+
+    def health_collector(self) -> Collector:
+        """A Prometheus collector of the health signals (what `/metrics` serves an admin)."""
+        from lakehouse.ops.metrics import HealthCollector
+
+        return HealthCollector(self.monitor)
+
+    @cached_property
+    def _alerts(self) -> AlertEvaluator:
+        from lakehouse.ops.alerts import AlertEvaluator
+
+        return AlertEvaluator(self.settings, self.monitor)
+
+    def evaluate_alerts(self, now: datetime | None = None) -> Evaluation:
+        """Evaluate the alert rules once and notify (what the scheduler calls periodically)."""
+        return self._alerts.evaluate(now)
 
     def _warm_up(self) -> None:
         """Import and open the metadata store on another thread while the job runs.
@@ -205,12 +412,12 @@ class Lakehouse:
         (about a second in a fresh process); the job's DuckDB and Delta work releases the GIL,
         so the two overlap instead of adding up.
         """
-        if self._warming is not None or "governance" in self.__dict__:
+        if self._warming is not None or self._metadata is not None:
             return
 
         def work() -> None:
             try:
-                _ = self.governance
+                _ = self.metadata
                 import lakehouse.catalog.openlineage  # noqa: F401
             except Exception:
                 log.debug("metadata store warm-up failed", exc_info=True)
@@ -224,19 +431,12 @@ class Lakehouse:
         return report
 
     def _record(self, report: RunReport | JobResult) -> None:
-        # The metadata store is optional at run time (the `api` extra); a job's outcome
-        # never depends on it, but a failure to record is logged, not hidden.
+        # A job's outcome never depends on the metadata store, but a failure to record is
+        # logged, not hidden.
         if self._warming is not None:
             self._warming.join()
             self._warming = None
         try:
-            gov = self.governance
-        except ImportError:
-            return
-        try:
-            gov.record_run(report)
-            gov.emit_lineage(report)
-            for c in getattr(report, "checks", []):
-                gov.record_quality(c.table, c.check, c.passed, c.failing_rows, report.run_id)
+            self.catalog.record(report)
         except Exception:
             log.warning("could not record run %s in the metadata store", report.run_id, exc_info=True)

@@ -32,10 +32,10 @@ def test_roles(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
 
 
 def test_revoked_key_is_refused(client: TestClient, gov) -> None:  # type: ignore[no-untyped-def]
-    new = gov.keys.create("analyst")
+    new = gov.access.keys.create("analyst")
     h = {"Authorization": f"Bearer {new.token}"}
     assert client.get("/tables", headers=h).status_code == 200
-    gov.keys.revoke(new.key_id)
+    gov.access.keys.revoke(new.key_id)
     assert client.get("/tables", headers=h).status_code == 401
 
 

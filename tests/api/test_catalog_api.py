@@ -26,11 +26,13 @@ def test_catalog_search_and_patch(client: TestClient, keys: dict[str, dict[str, 
 def test_runs_endpoints(client: TestClient, keys: dict[str, dict[str, str]], gov) -> None:  # type: ignore[no-untyped-def]
     report = RunReport(job="transform.silver")
     report.table("silver.users").rows_out = 60
-    gov.record_run(report.finish())
+    gov.catalog.record_run(report.finish())
     runs = client.get("/runs", headers=keys["reader"]).json()["runs"]
     assert [r["run_id"] for r in runs] == [report.run_id]
-    one = client.get(f"/runs/{report.run_id}", headers=keys["reader"]).json()
+    one = client.get(f"/runs/{report.run_id}", headers=keys["analyst"]).json()
     assert one["status"] == "success" and one["tables"][0]["rows_out"] == 60
+    # a reader sees the run, not the figures of a silver table it may not read
+    assert client.get(f"/runs/{report.run_id}", headers=keys["reader"]).json()["tables"] == []
     # Times carry their UTC offset on every backend (SQLite drops it when storing).
     from datetime import datetime
 

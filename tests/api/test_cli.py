@@ -6,11 +6,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lakehouse.catalog.access import KeyRing
-from lakehouse.catalog.store import MetadataStore
+from lakehouse.access import KeyRing
 from lakehouse.cli import keys
 from lakehouse.cli.serve import check_bind
 from lakehouse.config import ApiSettings, Settings
+from lakehouse.metadata.store import MetadataStore
 
 
 def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

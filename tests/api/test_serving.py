@@ -12,25 +12,25 @@ from fastapi.testclient import TestClient
 
 from lakehouse.api.app import create_app
 from lakehouse.api.render import json_body
-from lakehouse.catalog.service import Governance
 from lakehouse.cli.serve import server_options
 from lakehouse.config import Settings
+from lakehouse.contract import TableId
 from lakehouse.query.engine import QueryResult
-from lakehouse.storage.names import TableId
+from lakehouse.service import Lakehouse
 
 SEGS = TableId("gold", "user_segments")
 PREVIEW = "/tables/gold.user_segments/preview"
 
 
 def test_cached_preview_and_query_see_a_new_version(client: TestClient, keys: dict[str, dict[str, str]],
-                                                    gov: Governance) -> None:
+                                                    gov: Lakehouse) -> None:
     h = keys["admin"]
     sql = {"sql": "SELECT count(*) AS n FROM gold.user_segments"}
     first = client.get(PREVIEW, params={"limit": 1000}, headers=h).json()
     assert client.get(PREVIEW, params={"limit": 1000}, headers=h).json()["rows"] == first["rows"]  # cache hit
     assert client.post("/query", json=sql, headers=h).json()["rows"] == [[120]]
-    gov.store.append(SEGS, gov.engine.preview(SEGS, limit=3, timeout_s=5).table)
-    gov.engine.invalidate(SEGS)  # what the 1 s version re-check does on its own
+    gov.store.append(SEGS, gov.query.engine.preview(SEGS, limit=3, timeout_s=5).table)
+    gov.query.engine.invalidate(SEGS)  # what the 1 s version re-check does on its own
     assert client.get(PREVIEW, params={"limit": 1000}, headers=h).json()["row_count"] == first["row_count"] + 3
     assert client.post("/query", json=sql, headers=h).json()["rows"] == [[123]]
 

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from lakehouse.contract import REGISTRY
+from lakehouse.results import CheckResult
+
 
 def test_list_tables_by_role_and_layer(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     admin = client.get("/tables", headers=keys["admin"]).json()["tables"]
@@ -15,12 +18,13 @@ def test_list_tables_by_role_and_layer(client: TestClient, keys: dict[str, dict[
 
 
 def test_describe_joins_delta_facts_and_catalog(client: TestClient, keys: dict[str, dict[str, str]], gov) -> None:  # type: ignore[no-untyped-def]
-    gov.record_quality("silver.users", "not_null_email", False, failing_rows=2, run_id="r1")
+    gov.catalog.record_checks([CheckResult(table="silver.users", check="not_null_email", passed=False,
+                                           failing_rows=2, run_id="r1", outcome="fail")])
     body = client.get("/tables/users_silver", headers=keys["admin"]).json()
     assert body["table"] == "silver.users" and body["rows"] == 60 and body["files"] >= 1
     email = next(c for c in body["columns"] if c["name"] == "email")
-    assert email["tags"] == ["pii"] and email["description"].startswith("User e-mail")
-    assert body["owner"] == "data-engineering" and body["retention_days"] == 365
+    assert email["tags"] == ["pii"] and email["description"] == REGISTRY.spec("silver.users").column_index["email"].description
+    assert body["owner"] == "data-engineering" and body["retention_days"] == REGISTRY.spec("silver.users").retention_days
     assert body["quality"]["status"] == "failing" and body["quality"]["checks"][0]["failing_rows"] == 2
     metrics = client.get("/tables/gold.event_metrics", headers=keys["admin"]).json()
     assert metrics["partition_columns"] == ["metric_date"]

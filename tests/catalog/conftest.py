@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.catalog.store import MetadataStore
+from lakehouse.metadata.store import MetadataStore
 
 PG_URL = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("LAKEHOUSE_REQUIRE_POSTGRES") == "1"

@@ -5,17 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.catalog.access import ANONYMOUS_ADMIN
+from lakehouse.access import ANONYMOUS_ADMIN
 from lakehouse.catalog.lineage import ColumnEdge, model_lineage
-from lakehouse.catalog.service import Governance
 from lakehouse.config import Settings
-from lakehouse.contract import REGISTRY
+from lakehouse.contract import REGISTRY, TableId
 from lakehouse.pipeline import registry
 from lakehouse.pipeline.registry import Model
 from lakehouse.query.sample import build_sample_lake
 from lakehouse.reports import RunReport
+from lakehouse.service import Lakehouse
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 SEGMENTS_SQL = """-- kind: full
 WITH ev AS (
@@ -50,7 +49,7 @@ def test_select_star_uses_the_delta_schema() -> None:
 
 
 @pytest.fixture
-def gov(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Governance:
+def gov(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lakehouse:
     def model(t: TableId, sql: str) -> Model:
         return Model(REGISTRY.get(t), sql, registry.dependencies(t, sql))
 
@@ -59,30 +58,30 @@ def gov(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Governance:
     settings = Settings(base_path=tmp_path / "lake")
     store = DeltaStore(settings)
     build_sample_lake(store, rows=20)
-    return Governance(settings, store)
+    return Lakehouse(settings)
 
 
-def test_governance_lineage_with_runs(gov: Governance) -> None:
+def test_governance_lineage_with_runs(gov: Lakehouse) -> None:
     report = RunReport(job="transform.gold")
     report.table("gold.user_segments").version_after = 1
-    gov.record_run(report.finish())
-    got = gov.lineage("user_segments_gold", ANONYMOUS_ADMIN)
+    gov.catalog.record_run(report.finish())
+    got = gov.catalog.lineage("user_segments_gold", ANONYMOUS_ADMIN)
     assert got["upstream"] == ["silver.app_events", "silver.users"] and got["downstream"] == []
     assert {"source": "silver.users", "source_column": "email", "target": "gold.user_segments", "target_column": "email"} in got["columns"]
     assert [r["run_id"] for r in got["runs"]] == [report.run_id]
-    users = gov.lineage("silver.users", ANONYMOUS_ADMIN)
+    users = gov.catalog.lineage("silver.users", ANONYMOUS_ADMIN)
     assert users["upstream"] == ["bronze.cdc_changes"] and users["downstream"] == ["gold.user_segments"]
     assert any(e["target_column"] == "email" for e in users["downstream_columns"])
     assert len(gov.metadata.lineage_edges()) > 3  # persisted in the metadata store
 
 
-def test_openlineage_events_to_file(gov: Governance) -> None:
+def test_openlineage_events_to_file(gov: Lakehouse) -> None:
     ok = RunReport(job="transform.gold")
     ok.table("gold.user_segments").version_before, ok.table("gold.user_segments").version_after = 0, 1
     failed = RunReport(job="transform.gold")
     failed.table("gold.user_segments")
-    assert gov.emit_lineage(ok.finish()) == 2
-    assert gov.emit_lineage(failed.finish("failed", "boom")) == 2
+    assert gov.catalog.emit_lineage(ok.finish()) == 2
+    assert gov.catalog.emit_lineage(failed.finish("failed", "boom")) == 2
     lines = [json.loads(x) for x in (gov.settings.logs_path / "openlineage.ndjson").read_text().splitlines()]
     assert [e["eventType"] for e in lines] == ["START", "COMPLETE", "START", "FAIL"]
     complete = lines[1]

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.catalog.access import KeyRing
-from lakehouse.catalog.models import ApiKey, AuditEntry, QualityResult, Run
-from lakehouse.catalog.store import AuditFilter, MetadataStore
-from lakehouse.storage.names import KNOWN
+from lakehouse.access import KeyRing
+from lakehouse.contract import REGISTRY
+from lakehouse.metadata.models import ApiKey, AuditEntry, QualityResult, Run
+from lakehouse.metadata.store import AuditFilter, MetadataStore
+
+KNOWN = tuple(REGISTRY.ids())
 
 
 def test_migrations_create_every_table_and_are_idempotent(metadata: MetadataStore, metadata_dsn: str) -> None:
@@ -52,15 +54,21 @@ def test_runs_roundtrip_and_filter_by_table(metadata: MetadataStore) -> None:
     assert got is not None and got.details == {"i": 1} and got.started_at.replace(tzinfo=UTC) == t0 + timedelta(minutes=1)
 
 
-def test_latest_quality_per_check(metadata: MetadataStore) -> None:
+def test_latest_quality_is_the_latest_run_that_checked_the_table(metadata: MetadataStore) -> None:
     now = datetime.now(UTC)
     metadata.add_quality([
-        QualityResult(table_fqn="silver.users", check_name="not_null_email", passed=False, failing_rows=3, at=now),
-        QualityResult(table_fqn="silver.users", check_name="unique_id", passed=True, failing_rows=0, at=now),
+        QualityResult(table_fqn="silver.users", check_name="not_null_email", passed=False, failing_rows=3, at=now, run_id="r1"),
+        QualityResult(table_fqn="silver.users", check_name="unique_id", passed=True, failing_rows=0, at=now, run_id="r1"),
+        QualityResult(table_fqn="gold.x", check_name="other", passed=True, failing_rows=0, at=now, run_id="r3"),
     ])
-    metadata.add_quality([QualityResult(table_fqn="silver.users", check_name="not_null_email", passed=True, failing_rows=0, at=now)])
+    metadata.add_quality([QualityResult(table_fqn="silver.users", check_name="not_null_email", passed=True,
+                                        failing_rows=0, at=now, run_id="r2")])
     latest = metadata.latest_quality("silver.users")
-    assert [(q.check_name, q.passed) for q in latest] == [("not_null_email", True), ("unique_id", True)]
+    assert [(q.check_name, q.passed, q.run_id) for q in latest] == [("not_null_email", True, "r2")]
+    runs = metadata.quality_runs("silver.users")
+    assert [(r, [q.check_name for q in qs]) for r, qs in runs] == [("r2", ["not_null_email"]),
+                                                                  ("r1", ["not_null_email", "unique_id"])]
+    assert metadata.latest_quality("gold.nope") == []
 
 
 def test_keys_hashed_verified_and_revoked(metadata: MetadataStore) -> None:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.catalog.defaults import default_entries
 from lakehouse.contract import MODEL_KINDS, REGISTRY, Registry, TableSpec, resolve
 from lakehouse.contract.arrow import same_type
 from lakehouse.contract.docs import render
 from lakehouse.contract.spec import Column
 from lakehouse.exceptions import TableNotFoundError
+from lakehouse.metadata.defaults import default_entries
 from lakehouse.pipeline.registry import load_models
 from lakehouse.service import Lakehouse
 
@@ -45,8 +45,9 @@ def test_every_built_table_has_exactly_its_declared_columns(built_lake: Lakehous
 
 
 def test_every_table_has_rows_after_the_pipeline(built_lake: Lakehouse) -> None:
+    # silver.quarantine holds rows a `drop` check kept out; the shipped checks drop nothing by default.
     empty = [s.fqn for s in REGISTRY if built_lake.store.info(s.id).rows == 0]
-    assert not empty
+    assert empty == ["silver.quarantine"]
 
 
 @pytest.mark.parametrize(("seed", "fqn"), sorted(SEED_NAMES.items()))

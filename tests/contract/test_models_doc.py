@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lakehouse.contract import REGISTRY, ModelSpec
+from lakehouse.contract import REGISTRY, ModelSpec, expectations
 from lakehouse.contract.silver import _silver, c
 from lakehouse.pipeline.registry import model_for
 
@@ -20,7 +20,8 @@ def block(lang: str) -> str:
 
 
 def test_the_documented_entry_is_the_registry_entry() -> None:
-    spec = eval(block("python"), {"_silver": _silver, "c": c, "ModelSpec": ModelSpec})  # the doc's own code
+    names = {"_silver": _silver, "c": c, "ModelSpec": ModelSpec, **vars(expectations)}
+    spec = eval(block("python"), names)  # the doc's own code
     assert spec == REGISTRY.spec("silver.orders")
 
 

@@ -52,28 +52,57 @@ def test_simulated_landing_zone_is_ingested_exactly_once_and_reruns_add_nothing(
     assert_exactly_once(lh, [sim])
 
 
+def _progress_marks(bronze: Path) -> tuple[int, int]:
+    """(data files written, commits made) across the bronze tables, as seen on disk now."""
+    files = commits = 0
+    if not bronze.exists():
+        return 0, 0
+    for table in os.scandir(bronze):
+        if not table.is_dir() or table.name.startswith("_"):
+            continue
+        for root, _dirs, names in os.walk(table.path):
+            if root.endswith("_delta_log"):
+                commits += sum(n.endswith(".json") for n in names)
+            else:
+                files += sum(n.endswith(".parquet") for n in names)
+    return files, commits
+
+
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """Each round is killed once the ingest has made progress on disk — a random number of new
+    data files (before their commit) or of new commits — so every kill lands mid-ingest
+    whatever the machine's speed; rounds that finish first are not counted as kills."""
     settings = make_settings(tmp_path / "lake")
     lh = Lakehouse(settings)
     sims = [lh.simulate(events=60_000, days=2, start=START, seed=s) for s in (1, 2)]
     env = lake_env(settings, LAKEHOUSE_INGEST_CHUNK_BYTES=str(256 * 1024))  # many commits: many places to die
+    bronze = settings.layer_path("bronze")
     rng = random.Random(7)
     kills = 0
     for _ in range(8):
+        before = _progress_marks(bronze)
+        kind = rng.randrange(2)  # 0: a data file was written (its commit may not be), 1: a commit landed
+        target = before[kind] + rng.randint(1, 4)
         proc = subprocess.Popen(
             [sys.executable, "-m", "lakehouse.cli.main", "ingest", "--json"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(1.0, 3.0))
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
+        deadline = time.monotonic() + 300
+        while proc.poll() is None:
+            if _progress_marks(bronze)[kind] >= target:
+                os.kill(proc.pid, signal.SIGKILL)
+                kills += 1
+                break
+            if time.monotonic() > deadline:  # no progress at all: stop it, it is not a kill that counts
+                proc.kill()
+                break
+            time.sleep(0.002)  # polling the condition, not waiting for time to pass
         proc.wait()
     final = subprocess.run(
         [sys.executable, "-m", "lakehouse.cli.main", "ingest", "--json"], env=env, capture_output=True, text=True
     )
     assert final.returncode == 0, final.stderr
-    assert kills >= 3, "the ingest finished too fast to be killed; raise the volume"
+    assert kills >= 3, f"only {kills} rounds were killed mid-ingest"
     assert_exactly_once(Lakehouse(settings), sims)
 
 
@@ -102,7 +131,8 @@ def test_small_chunks_give_the_same_bronze_as_one_big_chunk(tmp_path: Path) -> N
     assert tables[2048] == tables[64 * 1024 * 1024]
 
 
-def test_appended_file_is_tailed_and_edge_lines_are_handled(lh: Lakehouse) -> None:
+def test_appended_file_is_tailed_and_edge_lines_are_handled(tmp_path: Path) -> None:
+    lh = Lakehouse(make_settings(tmp_path / "lake", ingest_settle_s=0.5))
     rec = {"event_id": "e1", "user_id": "u1", "event_type": "click", "timestamp": "2026-03-01T00:00:00Z"}
     path = land(lh.settings, "app_events", "tail.ndjson", [rec])
     lh.ingest(sources=["app_events"])
@@ -110,6 +140,7 @@ def test_appended_file_is_tailed_and_edge_lines_are_handled(lh: Lakehouse) -> No
         fh.write(b'{"event_id":"e2","user_id":"u1","event_type":"click","timestamp":"2026-03-01T00:00:01Z"}\r\n')
         fh.write(b'{"event_id":"e3","user_id":"\xff\xfe"}\n')
         fh.write(b'{"event_id":"e4","user_id":"u1","event_type":"click","timestamp":"2026-03-01T00:00:02Z"}')
+    os.utime(path, ns=(time.time_ns() - 10**9, time.time_ns() - 10**9))  # written a second ago: settled
     report = lh.ingest(sources=["app_events"])
     assert report.details["received"] == 3
     ids = sorted(r["event_id"] for r in lh.store.dataset("bronze.app_events").to_table().to_pylist())

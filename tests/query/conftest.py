@@ -20,6 +20,6 @@ def store(tmp_path: Path) -> DeltaStore:
 
 @pytest.fixture
 def engine(store: DeltaStore) -> Iterator[QueryEngine]:
-    e = QueryEngine(store.settings, store, pool_size=2, refresh_s=0.0)
+    e = QueryEngine(store.settings, store, workers=2, refresh_s=0.0)
     yield e
     e.close()

@@ -5,11 +5,12 @@ import time
 import pyarrow as pa
 import pytest
 
+from lakehouse.contract import TableId
 from lakehouse.exceptions import QueryError, QueryTimeoutError, TableNotBuiltError
 from lakehouse.query.engine import QueryEngine, internal_name
 from lakehouse.query.safety import validate
+from lakehouse.query.worker import Binding
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 SEGS = TableId("gold", "user_segments")
 
@@ -32,12 +33,21 @@ def test_times_out_by_interrupting(engine: QueryEngine) -> None:
     assert engine.run(validate("SELECT 1 AS x"), max_rows=1, timeout_s=5).table.to_pylist() == [{"x": 1}]
 
 
+def _raw(engine: QueryEngine, sql: str, *tables: TableId) -> pa.Table:
+    """Run SQL in a worker without validation (the second wall on its own), `tables` bound
+    under their internal names; the SQL names them `{0}`, `{1}`, ..."""
+    bindings = [Binding(internal_name(t, token=engine.token), t.fqn, engine.current(t)[0], False, None) for t in tables]
+    return engine._execute(sql.format(*(f'"{b.name}"' for b in bindings)), bindings, 100, 5)[0]
+
+
 def test_file_access_is_off_even_if_validation_were_bypassed(engine: QueryEngine, store: DeltaStore) -> None:
     path = store.path(SEGS)
-    with engine._slot() as slot, pytest.raises(QueryError, match="disabled"):
-        engine._execute(slot, f"SELECT * FROM read_parquet('{path}/*.parquet')", 5)
-    with engine._slot() as slot, pytest.raises(QueryError):
-        engine._execute(slot, "SET enable_external_access = true", 5)
+    with pytest.raises(QueryError, match="disabled"):
+        _raw(engine, f"SELECT * FROM read_parquet('{path}/*.parquet')")
+    with pytest.raises(QueryError):
+        _raw(engine, "SET enable_external_access = true")
+    # the worker still answers
+    assert _raw(engine, "SELECT count(*) AS n FROM {0}", SEGS).to_pylist() == [{"n": 100}]
 
 
 def test_sees_new_versions_and_time_travels(engine: QueryEngine, store: DeltaStore) -> None:
@@ -79,26 +89,23 @@ def test_schema_change_is_picked_up(engine: QueryEngine, store: DeltaStore) -> N
 
 
 def test_lazy_datasets_scan_with_external_access_off(store: DeltaStore) -> None:
-    lazy = QueryEngine(store.settings, store, pool_size=1, materialize_max_bytes=0)
+    lazy = QueryEngine(store.settings, store, workers=1, materialize_max_bytes=0)
     try:
-        _, source = lazy.current(SEGS)
-        assert not isinstance(source, pa.Table)  # a lazy dataset over the Delta files
         r = lazy.run(validate("SELECT count(*) AS n FROM gold.user_segments WHERE segment = 'VIP'"), max_rows=1, timeout_s=5)
         assert r.table.column("n")[0].as_py() > 0
-        with lazy._slot() as slot, pytest.raises(QueryError, match="disabled"):
-            lazy._execute(slot, f"SELECT * FROM read_parquet('{store.path(SEGS)}/*.parquet')", 5)
+        # a lazy dataset runs on the worker's parallel database
+        threads = _raw(lazy, "SELECT current_setting('threads') AS t FROM {0} LIMIT 1", SEGS)
+        assert threads.to_pylist() == [{"t": store.settings.duckdb_threads}]
+        with pytest.raises(QueryError, match="disabled"):
+            _raw(lazy, f"SELECT * FROM read_parquet('{store.path(SEGS)}/*.parquet')")
     finally:
         lazy.close()
 
 
 def test_in_memory_tables_run_single_threaded_and_lazy_ones_parallel(engine: QueryEngine) -> None:
-    threads = "SELECT current_setting('threads') AS t"
-    with engine._slot() as slot:
-        assert engine._execute(slot, threads, 5).to_pylist() == [{"t": 1}]
-    with engine._slot(lazy=True) as slot:
-        assert engine._execute(slot, threads, 5).to_pylist() == [{"t": engine.settings.duckdb_threads}]
-        with pytest.raises(QueryError, match="disabled"):  # the lazy database is locked down too
-            engine._execute(slot, "SELECT * FROM read_csv('/etc/passwd')", 5)
+    assert _raw(engine, "SELECT current_setting('threads') AS t FROM {0} LIMIT 1", SEGS).to_pylist() == [{"t": 1}]
+    with pytest.raises(QueryError, match="disabled"):  # the database without tables is locked down too
+        _raw(engine, "SELECT * FROM read_csv('/etc/passwd')")
 
 
 def test_result_cache_is_per_version_and_returns_the_same_table(engine: QueryEngine, store: DeltaStore) -> None:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from lakehouse.contract import TableId
 from lakehouse.exceptions import QueryError, TableNotFoundError
 from lakehouse.query.safety import validate, validate_filter
-from lakehouse.storage.names import TableId
 
 REFUSED = [
     ("DROP TABLE gold.user_segments", "only SELECT"),
@@ -69,7 +69,7 @@ def test_resolves_every_spelling_and_keeps_ctes() -> None:
 
 
 def test_filter_accepts_boolean_expressions_only() -> None:
-    assert validate_filter("segment = 'VIP' AND engagement_score > 50").sql() == "segment = 'VIP' AND engagement_score > 50"
+    assert validate_filter("segment = 'VIP' AND engagement_score > 50") == "segment = 'VIP' AND engagement_score > 50"
     for bad in ["1=1; DROP TABLE x", "x IN (SELECT 1)", "read_text('/etc/passwd') = ''", "1 = 1 LIMIT 5", "a = 1 ORDER BY a"]:
         with pytest.raises(QueryError):
             validate_filter(bad)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from lakehouse.contract import TableId, resolve
 from lakehouse.exceptions import TableNotFoundError
-from lakehouse.storage.names import TableId, resolve
 
 
 @pytest.mark.parametrize(

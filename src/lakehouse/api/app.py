@@ -11,13 +11,21 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lakehouse.api import errors
-from lakehouse.api.auth import document_security
+from lakehouse.api.auth import document_security, optional_principal
 from lakehouse.api.observe import Metrics, Observe
 from lakehouse.api.offload import make_executor, offload
-from lakehouse.api.routes import catalog, health, query, runs, tables
-from lakehouse.catalog.service import Governance
+from lakehouse.api.routes import (
+    catalog,
+    health,
+    health_report,
+    quality,
+    query,
+    runs,
+    schedule,
+    tables,
+)
 from lakehouse.config import Settings
-from lakehouse.storage.delta import DeltaStore
+from lakehouse.service import Lakehouse
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +37,22 @@ Every error has the shape `{"error": {"code", "message", "details"}}`.
 """
 
 
-def create_app(settings: Settings | None = None, governance: Governance | None = None, *,
-               freeze_gc: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, lakehouse: Lakehouse | None = None, *,
+               freeze_gc: bool = False, warm: bool = False) -> FastAPI:
     """The API over `settings` (default: from the environment).
 
     `freeze_gc` (what `lakehouse serve` uses): once started, move every object alive then
     (modules, app, settings: ~200k objects) out of the garbage collector's reach with
     `gc.freeze()`. Otherwise each full collection walks them all, which under load happened
     several times a second at 100-250 ms each and set the p99 latency.
+
+    `warm` (also `lakehouse serve`): start the query workers at start-up, in the background,
+    rather than on the first query.
     """
-    settings = settings or Settings()
-    owned = governance is None
-    gov = governance or Governance(settings, DeltaStore(settings))
-    metrics = Metrics(gov)
+    owned = lakehouse is None
+    lh = lakehouse or Lakehouse(settings or Settings())
+    settings = lh.settings
+    metrics = Metrics(lh)
 
     threads = settings.api.pool_size
 
@@ -49,7 +60,10 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.executor is None:
             app.state.executor = make_executor(threads)
-        gov.audit.start()
+        lh.access.audit.start()
+        app.state.executor.submit(lh.query.prepare)  # before a request needs it
+        if warm:
+            lh.query.start_workers()
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -59,28 +73,30 @@ def create_app(settings: Settings | None = None, governance: Governance | None =
             app.state.executor.shutdown(wait=True)
             app.state.executor = None
             if owned:
-                gov.close()
+                lh.close()
             else:
-                gov.audit.flush()
+                lh.access.audit.flush()
 
     app = FastAPI(title="Lakehouse API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.state.governance = gov
+    app.state.lakehouse = lh
     app.state.metrics = metrics
     # blocking work of the async routes (also usable without lifespan events, e.g. ASGI test clients)
     app.state.executor = make_executor(threads)
     errors.install(app)
-    for module in (health, tables, query, catalog, runs):
+    for module in (health, health_report, tables, query, catalog, runs, quality, schedule):
         app.include_router(module.router)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics (every table's freshness with an admin key)")
     async def prometheus(request: Request) -> Response:
-        return Response(await offload(request, generate_latest, metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        who = await optional_principal(request)
+        registry = metrics.registry if who is not None and who.role.is_admin else metrics.public
+        return Response(await offload(request, generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(Observe, gov=gov, metrics=metrics)
+    app.add_middleware(Observe, lh=lh, metrics=metrics)
     document_security(app)
     return app
 
 
 def server_app() -> FastAPI:
     """The app `lakehouse serve` runs (an import-string factory, so each worker process builds its own)."""
-    return create_app(freeze_gc=True)
+    return create_app(freeze_gc=True, warm=True)

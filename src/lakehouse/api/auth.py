@@ -19,9 +19,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from lakehouse.access import Principal
 from lakehouse.api.offload import offload
-from lakehouse.catalog.access import ANONYMOUS_ADMIN, NOT_CACHED, NotAuthenticatedError, Principal
-from lakehouse.catalog.service import Governance
+from lakehouse.exceptions import NotAuthenticatedError
+from lakehouse.service import Lakehouse
 
 PRINCIPAL_KEY = "lakehouse.principal"
 
@@ -31,10 +32,10 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 }
 
 
-def gov_of(request: Request) -> Governance:
-    """The app's `Governance` facade (a plain call, not a dependency: nothing to solve per request)."""
-    gov: Governance = request.app.state.governance
-    return gov
+def lh_of(request: Request) -> Lakehouse:
+    """The app's `Lakehouse` facade (a plain call, not a dependency: nothing to solve per request)."""
+    lh: Lakehouse = request.app.state.lakehouse
+    return lh
 
 
 def _token(request: Request) -> str | None:
@@ -49,23 +50,30 @@ def _token(request: Request) -> str | None:
 
 
 async def principal(request: Request) -> Principal:
-    gov = gov_of(request)
-    if not gov.settings.api.auth:
-        who = ANONYMOUS_ADMIN
-    else:
-        token = _token(request)
-        if not token:
-            raise NotAuthenticatedError("missing API key", hint="send Authorization: Bearer <key> or X-API-Key")
-        cached = gov.keys.cached(token)
-        found = await offload(request, gov.keys.verify, token) if cached is NOT_CACHED else cached
-        if found is None:
-            raise NotAuthenticatedError("invalid or revoked API key", hint="create one with `lakehouse keys create`")
-        who = found
+    access = lh_of(request).access
+    token = _token(request)
+    who = access.cached_principal(token)
+    if who is None:
+        who = await offload(request, access.authenticate, token)
     request.scope[PRINCIPAL_KEY] = who
     return who
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller when a valid key is sent (or auth is off), else None; never raises.
+    For the endpoints served without a key (`/health`, `/metrics`) that show more to an admin."""
+    access = lh_of(request).access
+    token = _token(request)
+    if access.auth_enabled and not token:
+        return None
+    try:
+        who = access.cached_principal(token)
+        return who if who is not None else await offload(request, access.authenticate, token)
+    except NotAuthenticatedError:
+        return None
 
 
 def _needs_key(dependant: Dependant) -> bool:

@@ -14,12 +14,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lakehouse.catalog.access import NotAuthenticatedError
+from lakehouse.access import Principal, Redactor
+from lakehouse.api.auth import PRINCIPAL_KEY
 from lakehouse.exceptions import (
     InputError,
     LakehouseError,
+    NotAuthenticatedError,
     PermissionDeniedError,
+    QueryBusyError,
     QueryError,
+    QueryMemoryError,
     QueryTimeoutError,
     TableNotBuiltError,
     TableNotFoundError,
@@ -33,6 +37,8 @@ _CODES: list[tuple[type[LakehouseError], int, str]] = [
     (TableNotFoundError, 404, "table_not_found"),
     (TableNotBuiltError, 404, "table_not_built"),
     (QueryTimeoutError, 408, "query_timeout"),
+    (QueryMemoryError, 422, "query_memory"),
+    (QueryBusyError, 429, "busy"),
     (QueryError, 400, "bad_query"),
     (InputError, 400, "bad_input"),
 ]
@@ -57,15 +63,20 @@ def _details(exc: LakehouseError) -> dict[str, Any]:
     return d
 
 
-async def lakehouse_error(_request: Request, exc: Exception) -> JSONResponse:
+async def lakehouse_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LakehouseError)
     status, code = next(
         ((s, c) for kind, s, c in _CODES if isinstance(exc, kind)),
         (503, "unavailable") if exc.transient else (400, "error"),
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else ({"Retry-After": "1"} if status == 429 else None)
     message = exc.message + (f" ({exc.hint})" if exc.hint and status == 404 else "")
-    return error_response(status, code, message, _details(exc), headers)
+    details = _details(exc)
+    who: Principal | None = request.scope.get(PRINCIPAL_KEY)
+    if who is None or not who.role.is_admin:  # the lake's paths only ever reach admins
+        paths: Redactor = request.app.state.lakehouse.access.path_redactor()
+        message, details = paths.text(message), paths.json(details)
+    return error_response(status, code, message, details, headers)
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

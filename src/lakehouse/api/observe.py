@@ -18,11 +18,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lakehouse.access import AuditRecord, Principal
 from lakehouse.api.auth import PRINCIPAL_KEY
-from lakehouse.catalog.access import Principal
-from lakehouse.catalog.audit import AuditRecord
-from lakehouse.catalog.service import Governance
-from lakehouse.query.engine import QueryResult
+from lakehouse.results import QueryResult
+from lakehouse.service import Lakehouse
 
 NOTE_KEY = "lakehouse.audit"
 UNAUDITED = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/favicon.ico")
@@ -50,8 +49,9 @@ def note(request: Request, *, tables: Iterable[str] = (), query: str | None = No
 
 
 class _Freshness(Collector):
-    def __init__(self, gov: Governance) -> None:
-        self.gov = gov
+    def __init__(self, lh: Lakehouse, layers: frozenset[str] | None = None) -> None:
+        self.lh = lh
+        self.layers = layers  # None: every table
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         last = GaugeMetricFamily("lakehouse_table_last_modified_timestamp_seconds",
@@ -59,15 +59,28 @@ class _Freshness(Collector):
         age = GaugeMetricFamily("lakehouse_table_freshness_seconds",
                                 "Seconds since the table's last Delta commit", labels=["table"])
         now = time.time()
-        for table, ts in sorted(self.gov.freshness().items()):
+        for table, ts in sorted(self.lh.catalog.freshness().items()):
+            if self.layers is not None and table.split(".", 1)[0] not in self.layers:
+                continue
             last.add_metric([table], ts)
             age.add_metric([table], max(0.0, now - ts))
         yield last
         yield age
 
 
+class _Shared(Collector):
+    """Metrics owned by the main registry, also exposed through another one."""
+
+    def __init__(self, *metrics: Collector) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Any]:
+        for m in self.metrics:
+            yield from m.collect()
+
+
 class Metrics:
-    def __init__(self, gov: Governance) -> None:
+    def __init__(self, lh: Lakehouse) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("lakehouse_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram(
@@ -76,7 +89,13 @@ class Metrics:
             registry=self.registry,
         )
         self.rows = Counter("lakehouse_rows_served", "Rows returned by data endpoints", ["route"], registry=self.registry)
-        self.registry.register(_Freshness(gov))
+        self.registry.register(_Freshness(lh))
+        # The health signals (freshness, lag, layer delay, quality, runs, Kafka lag) for admins.
+        self.registry.register(lh.health_collector())
+        # What /metrics shows without an admin key: the same HTTP metrics, freshness of gold only
+        self.public = CollectorRegistry()
+        self.public.register(_Shared(self.requests, self.latency, self.rows))
+        self.public.register(_Freshness(lh, frozenset({"gold"})))
         # labelled children by label values: `labels()` validates and locks on every call
         self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
 
@@ -92,9 +111,9 @@ class Metrics:
 
 
 class Observe:
-    def __init__(self, app: ASGIApp, gov: Governance, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, lh: Lakehouse, metrics: Metrics) -> None:
         self.app = app
-        self.gov = gov
+        self.lh = lh
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,7 +140,7 @@ class Observe:
             path = str(scope.get("path", ""))
             if not path.startswith(UNAUDITED):
                 who: Principal | None = scope.get(PRINCIPAL_KEY)
-                self.gov.audit.record(AuditRecord(
+                self.lh.access.record(AuditRecord(
                     who=who.name if who else "unauthenticated", role=who.role.name if who else None,
                     method=method, endpoint=path, status=status, duration_ms=elapsed * 1000,
                     tables=audit.tables, query=audit.query, rows=audit.rows,

@@ -18,8 +18,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.lineage import Node, lineage
 from sqlglot.optimizer.scope import traverse_scope
 
+from lakehouse.contract import TableId, resolve
 from lakehouse.exceptions import LakehouseError
-from lakehouse.storage.names import TableId, resolve
 
 log = logging.getLogger(__name__)
 

@@ -9,22 +9,22 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lakehouse.catalog.lineage import ColumnEdge, ModelLineage, model_lineage
-from lakehouse.catalog.store import MetadataStore
 from lakehouse.config import Settings
-from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
+from lakehouse.contract import TableId
+from lakehouse.metadata.store import MetadataStore
+from lakehouse.storage.base import TableStore
 
 log = logging.getLogger(__name__)
 
 
-def _columns(store: DeltaStore, t: TableId) -> list[str] | None:
+def _columns(store: TableStore, t: TableId) -> list[str] | None:
     # The schema from the Delta log (no file listing): cheap even for big tables.
     if not store.exists(t):
         return None
-    return [f.name for f in store.open(t).schema().fields]
+    return list(store.schema(t).names)
 
 
-def cached_lineage(settings: Settings, store: DeltaStore, metadata: MetadataStore) -> dict[str, ModelLineage]:
+def cached_lineage(settings: Settings, store: TableStore, metadata: MetadataStore) -> dict[str, ModelLineage]:
     import importlib.metadata
 
     from lakehouse.pipeline.registry import load_models

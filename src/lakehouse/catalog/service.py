@@ -1,96 +1,61 @@
-"""`Governance`: the catalog, access control, audit, lineage and SQL facade the API and CLI call.
+"""`CatalogService`: what the lake holds and how it came to be — tables, catalog entries,
+lineage, runs and quality results.
 
-Constructed with the settings and the lake's `DeltaStore`; the lead's `Lakehouse` exposes it as
-`Lakehouse.governance`. Every data method takes the calling `Principal` and enforces its role,
-so the rules hold the same whether the caller is HTTP, the CLI or a notebook.
+Table facts (schema, version, size) come from the Delta log; ownership, descriptions, tags,
+lineage, runs and quality from the metadata store. Every read takes the calling `Principal`:
+tables of layers it may not read are neither listed nor named (`AccessService.visible`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from lakehouse.catalog.access import ANONYMOUS_ADMIN, KeyRing, Principal
-from lakehouse.catalog.audit import AuditLog
+from lakehouse.access import ANONYMOUS_ADMIN, AccessService, Principal
 from lakehouse.catalog.lineage import ModelLineage
-from lakehouse.catalog.models import CatalogEntry, QualityResult, Run
-from lakehouse.catalog.store import AuditFilter, MetadataStore
-from lakehouse.catalog.tables import describe, entry_dict, iso, quality_dict, run_dict, summary
+from lakehouse.catalog.tables import describe, entry_dict, quality_dict, run_dict, summary
 from lakehouse.config import Settings
+from lakehouse.contract import LAYERS, TableId, resolve, tables_in
 from lakehouse.exceptions import InputError, LakehouseError, TableNotBuiltError
-from lakehouse.query.engine import QueryEngine, QueryResult
-from lakehouse.query.safety import ParsedQuery, validate, validate_filter
+from lakehouse.metadata.models import CatalogEntry, QualityResult, Run
+from lakehouse.metadata.store import MetadataStore
 from lakehouse.reports import RunReport
-from lakehouse.results import JobResult
-from lakehouse.storage.delta import DeltaStore, TableInfo
-from lakehouse.storage.names import TableId, resolve, tables_in
+from lakehouse.results import CheckResult, JobResult, TableInfo
+from lakehouse.storage.base import TableStore
 
 log = logging.getLogger(__name__)
 
-PREVIEW_MAX = 1000
-
-
-@lru_cache(maxsize=512)
-def _validated(sql: str) -> ParsedQuery:
-    return validate(sql)
+ENTRY_CACHE_S = 2.0  # catalog entries are read on every masked preview
 
 
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-class Governance:
-    def __init__(self, settings: Settings, store: DeltaStore, metadata: MetadataStore | None = None) -> None:
+class CatalogService:
+    def __init__(
+        self, settings: Settings, store: TableStore, metadata: Callable[[], MetadataStore], access: AccessService
+    ) -> None:
         self.settings = settings
         self.store = store
-        self.metadata = metadata or MetadataStore.open(settings.metadata_dsn)
-        self.keys = KeyRing(self.metadata, cache_s=settings.api.key_cache_s)
-        self.audit = AuditLog(self.metadata)
-        self._engine: QueryEngine | None = None
-        self._lock = threading.Lock()
+        self._metadata = metadata
+        self.access = access
         self._entries: tuple[float, dict[str, CatalogEntry]] | None = None
         self._lineage: dict[str, ModelLineage] | None = None
 
     @property
-    def engine(self) -> QueryEngine:
-        with self._lock:
-            if self._engine is None:
-                api = self.settings.api
-                self._engine = QueryEngine(
-                    self.settings, self.store, pool_size=api.pool_size,
-                    materialize_max_bytes=api.materialize_max_mb * 1024 * 1024,
-                    result_cache_size=api.result_cache_size,
-                )
-            return self._engine
+    def metadata(self) -> MetadataStore:
+        return self._metadata()
 
-    def close(self) -> None:
-        self.audit.close()
-        if self._engine is not None:
-            self._engine.close()
-        self.metadata.close()
-
-    # -- health ------------------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        checks: dict[str, dict[str, Any]] = {}
-        base = self.settings.base_path
-        checks["lake"] = {"ok": base.is_dir(), "path": str(base)}
-        try:
-            self.metadata.ping()
-            checks["metadata"] = {"ok": True, "backend": self.metadata.engine.dialect.name}
-        except Exception as e:  # readiness reports any failure rather than raising it
-            checks["metadata"] = {"ok": False, "backend": self.metadata.engine.dialect.name, "error": str(e)[:200]}
-        return {"status": "ok" if all(c["ok"] for c in checks.values()) else "unavailable", "checks": checks}
-
-    # -- catalog entries (cached briefly: read on every masked preview) ----------------------
+    # -- catalog entries ------------------------------------------------------------------------
     def entry(self, fqn: str) -> CatalogEntry | None:
         now = time.monotonic()
         cached = self._entries
-        if cached is None or now - cached[0] > 2.0:
+        if cached is None or now - cached[0] > ENTRY_CACHE_S:
             cached = (now, {e.table_fqn: e for e in self.metadata.entries()})
             self._entries = cached
         return cached[1].get(fqn)
@@ -99,74 +64,6 @@ class Governance:
         e = self.entry(t.fqn)
         return list(e.pii_columns or []) if e else []
 
-    def _mask(self, who: Principal, t: TableId) -> list[str] | None:
-        return self.pii(t) if who.role.masks_pii else None
-
-    # -- tables ---------------------------------------------------------------------------------
-    def table(self, name: str, who: Principal) -> TableId:
-        t = resolve(name)
-        who.check_read(t)
-        return t
-
-    def info(self, t: TableId) -> TableInfo:
-        if not self.store.exists(t):
-            raise TableNotBuiltError(t.fqn)
-        return self.store.info(t)
-
-    def list_tables(self, who: Principal, layer: str | None = None) -> list[dict[str, Any]]:
-        if layer is not None and layer not in ("bronze", "silver", "gold"):
-            raise InputError(f"unknown layer '{layer}'", hint="one of bronze, silver, gold")
-        out = []
-        for t in tables_in(layer):
-            if t.layer in who.role.layers and self.store.exists(t):
-                out.append(summary(self.store.info(t)))
-        return out
-
-    def describe(self, name: str, who: Principal) -> dict[str, Any]:
-        t = self.table(name, who)
-        return describe(self.info(t), self.entry(t.fqn), self.metadata.latest_quality(t.fqn))
-
-    def history(self, name: str, who: Principal, limit: int = 20) -> list[dict[str, Any]]:
-        t = self.table(name, who)
-        if not self.store.exists(t):
-            raise TableNotBuiltError(t.fqn)
-        return [c.to_dict() for c in self.store.history(t, limit)]
-
-    def preview(
-        self, name: str, who: Principal, *, limit: int | None = None, columns: list[str] | None = None,
-        where: str | None = None, version: int | None = None,
-    ) -> QueryResult:
-        t = self.table(name, who)
-        limit = limit or self.settings.api.preview_default_limit
-        if not 1 <= limit <= PREVIEW_MAX:
-            raise InputError(f"limit must be between 1 and {PREVIEW_MAX}")
-        if version is not None:
-            current = self.engine.current(t)[0]
-            if not 0 <= version <= current:
-                raise InputError(f"version {version} of {t.fqn} does not exist", hint=f"versions 0..{current}")
-        if columns:
-            names = self.engine.schema(t).names
-            missing = [c for c in columns if c not in names]
-            if missing:
-                raise InputError(f"unknown column(s) {', '.join(missing)} in {t.fqn}", hint=f"columns: {', '.join(names)}")
-        cond = validate_filter(where).sql(dialect="duckdb") if where else None
-        return self.engine.preview(
-            t, limit=limit, timeout_s=self.settings.api.query_timeout_s, columns=columns,
-            where=cond, version=version, mask=self._mask(who, t),
-        )
-
-    def query(self, sql: str, who: Principal, limit: int | None = None) -> QueryResult:
-        who.check_query()
-        parsed = _validated(sql)
-        masks = {}
-        for t in parsed.tables:
-            who.check_read(t)
-            if (m := self._mask(who, t)) is not None:
-                masks[t] = m
-        cap = min(limit or self.settings.api.query_max_rows, self.settings.api.query_max_rows)
-        return self.engine.run(parsed, max_rows=cap, timeout_s=self.settings.api.query_timeout_s, masks=masks)
-
-    # -- catalog ---------------------------------------------------------------------------------
     def search(
         self, who: Principal, q: str | None = None, layer: str | None = None,
         tag: str | None = None, owner: str | None = None,
@@ -182,7 +79,7 @@ class Governance:
             if q and q.lower() not in text:
                 continue
             out.append({"table": e.table_fqn, "exists": self.store.exists(t), **entry_dict(e)})
-        return out
+        return self.access.visible(who, out)
 
     def update_entry(self, name: str, changes: dict[str, Any], who: Principal) -> dict[str, Any]:
         who.check_admin()
@@ -191,11 +88,44 @@ class Governance:
         self._entries = None
         return {"table": t.fqn, **entry_dict(entry)}
 
-    # -- lineage ---------------------------------------------------------------------------------
+    # -- tables ---------------------------------------------------------------------------------
+    def info(self, t: TableId) -> TableInfo:
+        if not self.store.exists(t):
+            raise TableNotBuiltError(t.fqn)
+        return self.store.info(t)
+
+    def list_tables(self, who: Principal, layer: str | None = None) -> list[dict[str, Any]]:
+        if layer is not None and layer not in LAYERS:
+            raise InputError(f"unknown layer '{layer}'", hint="one of bronze, silver, gold")
+        return [summary(self.store.info(t)) for t in tables_in(layer)
+                if t.layer in who.role.layers and self.store.exists(t)]
+
+    def describe(self, name: str, who: Principal) -> dict[str, Any]:
+        t = self.access.table(name, who)
+        body = describe(self.info(t), self.entry(t.fqn), self.metadata.latest_quality(t.fqn))
+        return self.access.visible(who, body)
+
+    def history(self, name: str, who: Principal, limit: int = 20) -> list[dict[str, Any]]:
+        t = self.access.table(name, who)
+        if not self.store.exists(t):
+            raise TableNotBuiltError(t.fqn)
+        return self.access.visible(who, [c.to_dict() for c in self.store.history(t, limit)])
+
+    def freshness(self, who: Principal = ANONYMOUS_ADMIN) -> dict[str, float]:
+        """Seconds since epoch of each readable table's last commit (for the freshness gauge)."""
+        out: dict[str, float] = {}
+        for t in tables_in():
+            if t.layer in who.role.layers and self.store.exists(t):
+                ts = self.store.info(t).last_modified
+                if ts:
+                    out[t.fqn] = ts.timestamp()
+        return out
+
+    # -- lineage ----------------------------------------------------------------------------------
     def lineage_graph(self) -> dict[str, ModelLineage]:
         """Column lineage of every model, derived once per (model texts, input schemas).
 
-        Deriving it parses 13 models with sqlglot (about a second); the result is cached in the
+        Deriving it parses every model with sqlglot (about a second); the result is cached in the
         lake (`_lineage_cache/<fingerprint>.json`) and the stored edges are only rewritten when
         the fingerprint changes.
         """
@@ -206,10 +136,10 @@ class Governance:
         return self._lineage
 
     def lineage(self, name: str, who: Principal) -> dict[str, Any]:
-        t = self.table(name, who)
+        t = self.access.table(name, who)
         graph = self.lineage_graph()
         me = graph.get(t.fqn)
-        return {
+        return self.access.visible(who, {
             "table": t.fqn,
             "upstream": me.upstream if me else [],
             "downstream": sorted(fqn for fqn, ml in graph.items() if t.fqn in ml.upstream),
@@ -219,9 +149,17 @@ class Governance:
                 key=lambda d: (d["target"], d["target_column"], d["source_column"]),
             ),
             "runs": [run_dict(r) for r in self.metadata.runs_for_table(t.fqn)],
-        }
+        })
 
-    # -- runs, quality, audit ------------------------------------------------------------------
+    # -- runs -------------------------------------------------------------------------------------
+    def record(self, report: RunReport | JobResult) -> None:
+        """Store a finished job: the run, its quality results, and its OpenLineage events."""
+        self.record_run(report)
+        checks: list[CheckResult] = list(getattr(report, "checks", []))
+        if checks:
+            self.record_checks(checks)
+        self.emit_lineage(report)
+
     def record_run(self, report: RunReport | JobResult) -> None:
         self.metadata.save_run(Run(
             run_id=report.run_id, job=report.job, status=report.status,
@@ -257,41 +195,57 @@ class Governance:
             log.warning("OpenLineage events for run %s not sent: %s", report.run_id, e)
             return 0
 
-    def runs(self, job: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        return [run_dict(r) for r in self.metadata.runs(job=job, status=status, limit=limit)]
+    def runs(self, who: Principal = ANONYMOUS_ADMIN, *, job: str | None = None, status: str | None = None,
+             limit: int = 50) -> list[dict[str, Any]]:
+        """Recent runs; below admin, per-table figures only for readable tables, no paths."""
+        return [self.access.visible(who, run_dict(r)) for r in self.metadata.runs(job=job, status=status, limit=limit)]
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str, who: Principal = ANONYMOUS_ADMIN) -> dict[str, Any] | None:
         r = self.metadata.run(run_id)
-        return run_dict(r) if r else None
+        return self.access.visible(who, run_dict(r)) if r else None
 
-    def record_quality(self, table: str, check: str, passed: bool, failing_rows: int = 0, run_id: str | None = None) -> None:
-        self.metadata.add_quality([QualityResult(
-            table_fqn=resolve(table).fqn, check_name=check, passed=passed,
-            failing_rows=failing_rows, run_id=run_id, at=datetime.now(UTC),
-        )])
+    # -- quality -----------------------------------------------------------------------------------
+    def record_checks(self, checks: list[CheckResult]) -> None:
+        now = datetime.now(UTC)
+        self.metadata.add_quality([
+            QualityResult(
+                table_fqn=c.table, check_name=c.check, passed=c.passed, failing_rows=c.failing_rows,
+                run_id=c.run_id, at=now, kind=c.kind, action=c.action, outcome=c.outcome,
+                rows_checked=c.rows_checked, metric=c.metric, threshold=c.threshold, sample=c.sample,
+                error=c.error, table_version=c.table_version, seconds=c.seconds,
+            )
+            for c in checks
+        ])
 
-    def quality(self, table: str) -> dict[str, Any] | None:
-        return quality_dict(self.metadata.latest_quality(resolve(table).fqn))
+    def quality(self, table: str, who: Principal = ANONYMOUS_ADMIN) -> dict[str, Any] | None:
+        """A table's latest quality verdict: status, score and every check, with failing-row samples."""
+        t = self.access.table(table, who)
+        return self.access.visible(who, quality_dict(self.metadata.latest_quality(t.fqn)))
 
-    def audit_entries(self, who: Principal, f: AuditFilter) -> list[dict[str, Any]]:
-        who.check_admin()
-        self.audit.flush()
-        return [
-            {"id": a.id, "at": iso(a.at), "who": a.who, "role": a.role, "method": a.method,
-             "endpoint": a.endpoint, "tables": a.tables, "query": a.query, "rows": a.rows,
-             "duration_ms": a.duration_ms, "status": a.status}
-            for a in self.metadata.audit(f)
-        ]
+    def quality_history(self, table: str, who: Principal = ANONYMOUS_ADMIN, *, runs: int = 20,
+                        check: str | None = None) -> list[dict[str, Any]]:
+        """The table's verdicts over its last `runs` checked runs, newest first (for trends)."""
+        t = self.access.table(table, who)
+        out = []
+        for _run_id, results in self.metadata.quality_runs(t.fqn, limit=runs):
+            chosen = [r for r in results if check is None or r.check_name == check]
+            if chosen:
+                body = quality_dict(chosen, sample=False)
+                if body is not None:
+                    out.append(body)
+        return self.access.visible(who, out)
 
-    def freshness(self) -> dict[str, float]:
-        """Seconds since epoch of each existing table's last commit (for the freshness gauge)."""
-        out: dict[str, float] = {}
-        for t in tables_in():
-            if self.store.exists(t):
-                ts = self.store.info(t).last_modified
-                if ts:
-                    out[t.fqn] = ts.timestamp()
-        return out
-
-
-__all__ = ["ANONYMOUS_ADMIN", "Governance"]
+    def quality_overview(self, who: Principal = ANONYMOUS_ADMIN, layer: str | None = None) -> list[dict[str, Any]]:
+        """Every readable table's latest verdict (status, score, counts of each outcome)."""
+        out = []
+        for t in tables_in(layer):
+            if t.layer not in who.role.layers:
+                continue
+            results = self.metadata.latest_quality(t.fqn)
+            if not results:
+                continue
+            counts = {k: sum(1 for r in results if r.outcome == k) for k in ("pass", "warn", "fail", "error")}
+            verdict = quality_dict(results, sample=False) or {}
+            out.append({"table": t.fqn, "status": verdict["status"], "score": verdict["score"],
+                        "run_id": verdict["run_id"], "at": verdict["at"], "checks": counts})
+        return self.access.visible(who, out)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakehouse.catalog.models import CatalogEntry, QualityResult, Run
+from lakehouse.metadata.models import CatalogEntry, QualityResult, Run
 from lakehouse.storage.delta import TableInfo
 
 
@@ -57,16 +57,42 @@ def entry_dict(entry: CatalogEntry | None) -> dict[str, Any]:
     }
 
 
-def quality_dict(results: list[QualityResult]) -> dict[str, Any] | None:
+def quality_status(results: list[QualityResult]) -> str:
+    """failing (a check failed or could not run), warning, or passing."""
+    outcomes = {r.outcome or ("pass" if r.passed else "warn") for r in results}
+    if outcomes & {"fail", "error"}:
+        return "failing"
+    return "warning" if "warn" in outcomes else "passing"
+
+
+def quality_score(results: list[QualityResult]) -> float:
+    """0-100: a passing check counts 1, a warning half, a failure or an error nothing."""
+    if not results:
+        return 100.0
+    weight = {"pass": 1.0, "warn": 0.5}
+    return round(100 * sum(weight.get(r.outcome or ("pass" if r.passed else "warn"), 0.0) for r in results) / len(results), 1)
+
+
+def check_dict(r: QualityResult, sample: bool = True) -> dict[str, Any]:
+    return {
+        "check": r.check_name, "kind": r.kind, "action": r.action, "outcome": r.outcome,
+        "passed": r.passed, "failing_rows": r.failing_rows, "rows_checked": r.rows_checked,
+        "metric": r.metric, "threshold": r.threshold, "error": r.error, "table_version": r.table_version,
+        "run_id": r.run_id, "at": iso(r.at), "seconds": r.seconds,
+        **({"sample": r.sample or []} if sample else {}),
+    }
+
+
+def quality_dict(results: list[QualityResult], sample: bool = True) -> dict[str, Any] | None:
+    """A table's latest verdict: status, score, and every check of the run that checked it last."""
     if not results:
         return None
     return {
-        "status": "passing" if all(r.passed for r in results) else "failing",
-        "checks": [
-            {"check": r.check_name, "passed": r.passed, "failing_rows": r.failing_rows,
-             "run_id": r.run_id, "at": iso(r.at)}
-            for r in results
-        ],
+        "status": quality_status(results),
+        "score": quality_score(results),
+        "run_id": results[0].run_id,
+        "at": iso(max(r.at for r in results)),
+        "checks": [check_dict(r, sample) for r in results],
     }
 
 
@@ -76,7 +102,7 @@ def describe(info: TableInfo, entry: CatalogEntry | None, quality: list[QualityR
         "partition_columns": info.partition_columns,
         "columns": columns(info.schema, entry),
         **entry_dict(entry),
-        "quality": quality_dict(quality),
+        "quality": quality_dict(quality, sample=False),
     }
 
 

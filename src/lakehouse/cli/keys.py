@@ -8,16 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.catalog.access import ROLES, KeyRing
-from lakehouse.catalog.store import MetadataStore
-from lakehouse.config import Settings
+from lakehouse.access import ROLES
+from lakehouse.service import Lakehouse
 
 app = typer.Typer(help="Manage API keys (roles: reader, analyst, admin).", no_args_is_help=True)
 console = Console()
 
 
-def _ring() -> KeyRing:
-    return KeyRing(MetadataStore.open(Settings().metadata_dsn))
 
 
 @app.command()
@@ -28,7 +25,7 @@ def create(
     """Create a key and print it once (only its SHA-256 is stored)."""
     if role not in ROLES:
         raise typer.BadParameter(f"unknown role '{role}'; one of {', '.join(ROLES)}", param_hint="--role")
-    new = _ring().create(role, name)
+    new = Lakehouse().access.create_key(role, name)
     console.print(f"created key [bold]{new.key_id}[/] ({new.name}, role {new.role}); store it now, it is not shown again:")
     typer.echo(new.token)
 
@@ -37,7 +34,7 @@ def create(
 def list_keys() -> None:
     """List keys (never their secret)."""
     table = Table("key id", "name", "role", "created", "revoked")
-    for k in _ring().store.api_keys():
+    for k in Lakehouse().access.list_keys():
         table.add_row(k.key_id, k.name, k.role, f"{k.created_at:%Y-%m-%d %H:%M}",
                       f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
     console.print(table)
@@ -46,7 +43,7 @@ def list_keys() -> None:
 @app.command()
 def revoke(key_id: Annotated[str, typer.Argument(help="the key id shown by `keys list`")]) -> None:
     """Revoke a key: requests with it get 401 (within seconds on running servers)."""
-    if not _ring().revoke(key_id):
+    if not Lakehouse().access.revoke_key(key_id):
         console.print(f"[red]no active key '{key_id}'[/]")
         raise typer.Exit(1)
     console.print(f"revoked {key_id}")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lakehouse.cli import pipeline, tables
+from lakehouse.cli import health, maintenance, pipeline, quality, schedule, tables
 from lakehouse.cli.render import err_console
 from lakehouse.exceptions import LakehouseError
 
@@ -21,6 +21,10 @@ app = typer.Typer(
 )
 pipeline.register(app)
 tables.register(app)
+quality.register(app)
+schedule.register(app)
+health.register(app)
+maintenance.register(app)
 
 _state = {"debug": False}
 
@@ -56,7 +60,10 @@ _register_optional()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Without standalone mode click hands back a command's `typer.Exit(code)` instead of exiting.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except LakehouseError as exc:
         if _state["debug"]:
             raise

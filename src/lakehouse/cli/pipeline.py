@@ -18,8 +18,8 @@ from lakehouse.cli.render import (
 )
 from lakehouse.config import SOURCES
 from lakehouse.exceptions import InputError
+from lakehouse.results import SimulationReport
 from lakehouse.service import Lakehouse
-from lakehouse.simulate import SimulationReport
 
 SourceOpt = Annotated[
     list[str] | None,
@@ -157,20 +157,20 @@ def _print_kpis(lh: Lakehouse) -> None:
     seg = Table(title="User segments", header_style="bold")
     for col in ("segment", "users", "share"):
         seg.add_column(col, justify="left" if col == "segment" else "right")
-    total = sum(r["users"] for r in s["segments"]) or 1
-    for r in s["segments"]:
-        seg.add_row(r["segment"], f"{r['users']:,}", f"{100 * r['users'] / total:.1f}%")
+    total = sum(s.segments.values()) or 1
+    for name, users in s.segments.items():
+        seg.add_row(name, f"{users:,}", f"{100 * users / total:.1f}%")
     console.print(seg)
     daily = Table(title="Daily summary (latest days)", header_style="bold")
     cols = ("summary_date", "daily_users", "new_users", "total_events", "sessions", "revenue")
     for col in cols:
         daily.add_column(col, justify="left" if col == "summary_date" else "right")
-    for r in s["daily"]:
-        daily.add_row(*(_cell(r[c]) for c in cols))
+    for d in s.daily:
+        daily.add_row(*(_cell(getattr(d, c)) for c in cols))
     console.print(daily)
-    h = s["health"]
+    h = s.health
     console.print(
         f"Hours by health: [green]{h.get('healthy', 0)} healthy[/], [yellow]{h.get('degraded', 0)} degraded[/], "
-        f"[red]{h.get('critical', 0)} critical[/]  ·  quarantined records: {s['quarantined']:,}  ·  "
-        f"duplicates removed: {s['duplicates_removed']:,}"
+        f"[red]{h.get('critical', 0)} critical[/]  ·  quarantined records: {s.quarantined:,}  ·  "
+        f"duplicates removed: {s.duplicates_removed:,}"
     )

@@ -10,8 +10,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from lakehouse.reports import RunReport
-from lakehouse.results import TransformResult
-from lakehouse.storage.delta import TableInfo
+from lakehouse.results import TableInfo, TransformResult
 
 console = Console()
 err_console = Console(stderr=True)

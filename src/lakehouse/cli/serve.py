@@ -65,5 +65,5 @@ def serve(
         return
     from lakehouse.api.app import create_app
 
-    uvicorn.run(create_app(settings, freeze_gc=True), host=host, port=port or settings.api.port,
+    uvicorn.run(create_app(settings, freeze_gc=True, warm=True), host=host, port=port or settings.api.port,
                 log_level=log_level, access_log=False, loop=loop, http=http)

@@ -14,6 +14,7 @@ RETENTION_DAYS = 7  # the seed's bronze retention
 
 META: tuple[Column, ...] = (
     c("_rescued_data", "json", "Fields the contract does not know, or optional fields of the wrong type, as sent (JSON object)."),
+    c("_rescue_reason", "string", "Why optional fields were nulled into _rescued_data (null: none were)."),
     c("_ingested_at", "timestamp", "When the row was ingested (UTC)."),
     c("_source", "string", "Where the record came from: landing file:line, or topic/partition/offset."),
     c("_batch_id", "string", "The ingest commit that wrote the row."),
@@ -23,11 +24,14 @@ META: tuple[Column, ...] = (
 SOURCES: tuple[str, ...] = ("app_events", "clickstream", "cdc_changes", "transactions", "service_logs")
 
 
-def _bronze(name: str, description: str, fields: tuple[Column, ...]) -> TableSpec:
+def _bronze(
+    name: str, description: str, fields: tuple[Column, ...], time_column: str = "timestamp",
+    zorder: tuple[str, ...] = (),
+) -> TableSpec:
     return TableSpec(
         layer="bronze", name=name, description=description, columns=(*fields, *META), owner=OWNER,
         retention_days=RETENTION_DAYS, partition_by=("event_date",), append_only=True,
-        retention_column="event_date",
+        retention_column="event_date", time_column=time_column, zorder=zorder,
     )
 
 
@@ -46,6 +50,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("duration_ms", "int64", "How long the action took, in milliseconds."),
             c("properties", "json", "Event properties (a JSON object)."),
         ),
+        zorder=("user_id", "event_type"),
     ),
     _bronze(
         "clickstream",
@@ -61,6 +66,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("scroll_depth", "double", "How far the page was scrolled (%)."),
             c("time_on_page_ms", "int64", "Time on the page, in milliseconds."),
         ),
+        zorder=("user_id", "page_name"),
     ),
     _bronze(
         "cdc_changes",
@@ -75,6 +81,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("seq", "int64", "source.seq: the change's log sequence number."),
             c("ts", "timestamp", "ts_ms as a UTC timestamp."),
         ),
+        time_column="ts",
     ),
     _bronze(
         "transactions",
@@ -106,6 +113,7 @@ TABLES: tuple[TableSpec, ...] = (
             c("trace_id", "string", "Distributed trace id."),
             c("level", "string", "Log level."),
         ),
+        zorder=("service", "endpoint"),
     ),
     TableSpec(
         layer="bronze",

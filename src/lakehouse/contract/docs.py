@@ -23,13 +23,18 @@ def _escape(text: str) -> str:
 
 def _table(spec: TableSpec) -> str:
     facts = [f"owner `{spec.owner}`"]
-    facts.append(f"retention {spec.retention_days} days" if spec.retention_days else "kept indefinitely")
+    facts.append(
+        f"retention {spec.retention_days} days by `{spec.retention_column}`"
+        if spec.retention_days and spec.retention_column else "kept indefinitely"
+    )
     if spec.partition_by:
         facts.append("partitioned by " + ", ".join(f"`{c}`" for c in spec.partition_by))
     if spec.keys:
         facts.append("key " + ", ".join(f"`{c}`" for c in spec.keys))
     if spec.model is not None:
         facts.append(f"model kind `{spec.model.kind}` (`pipeline/models/{spec.sql_path}`)")
+    if spec.zorder:
+        facts.append("Z-ordered by " + ", ".join(f"`{c}`" for c in spec.zorder))
     if spec.append_only:
         facts.append("append-only")
     if spec.aliases:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from lakehouse.contract.expectations import (
+    Expectation,
+    accepted_values,
+    in_range,
+    predicate,
+    references,
+)
 from lakehouse.contract.silver import c
 from lakehouse.contract.spec import Column, ModelKind, ModelSpec, TableSpec
 
@@ -12,11 +19,13 @@ RETENTION_DAYS = 90  # the seed's gold retention
 def _gold(
     name: str, description: str, columns: tuple[Column, ...], kind: ModelKind, *,
     partition_by: tuple[str, ...] = (), keys: tuple[str, ...] = (), retention_column: str | None = None,
+    expect: tuple[Expectation, ...] = (),
 ) -> TableSpec:
     return TableSpec(
         layer="gold", name=name, description=description, columns=columns, owner=OWNER,
-        retention_days=RETENTION_DAYS, model=ModelSpec(kind), partition_by=partition_by, keys=keys,
-        retention_column=retention_column,
+        retention_days=RETENTION_DAYS if retention_column else None, model=ModelSpec(kind),
+        partition_by=partition_by, keys=keys,
+        retention_column=retention_column, expectations=expect,
     )
 
 
@@ -36,6 +45,8 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         "partition",
         partition_by=("event_date",), keys=("metric_hour", "event_type", "app_type"), retention_column="event_date",
+        expect=(predicate("unique_users BETWEEN 1 AND total_events", name="users_within_events"),
+                in_range("events_per_user", min=1, name="events_per_user_at_least_one")),
     ),
     _gold(
         "user_segments",
@@ -60,6 +71,14 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         "full",
         keys=("user_id",),
+        expect=(
+            in_range("engagement_score", min=0, max=100, name="score_in_range"),
+            accepted_values("segment", ("VIP", "Active", "Regular", "Inactive"), name="segment_in_set"),
+            in_range("churn_risk", min=0, max=1, name="churn_risk_in_range"),
+            accepted_values("churn_risk_level", ("low", "medium", "high"), name="churn_risk_level_in_set"),
+            references("user_id", "silver.users.user_id", name="user_exists_in_users",
+                       description="every user with events is a known user (CDC may lag: warn)"),
+        ),
     ),
     _gold(
         "daily_summary",
@@ -79,7 +98,10 @@ TABLES: tuple[TableSpec, ...] = (
             c("orders", "int64", "Completed transactions."),
         ),
         "full",
-        keys=("summary_date",),
+        keys=("summary_date",), retention_column="summary_date",
+        expect=(predicate("new_users <= daily_users", name="new_within_daily"),
+                predicate("returning_users >= 0", name="returning_not_negative"),
+                in_range("revenue", min=0, name="revenue_not_negative")),
     ),
     _gold(
         "hourly_metrics",
@@ -100,6 +122,9 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         "partition",
         partition_by=("event_date",), keys=("metric_hour",), retention_column="event_date",
+        expect=(accepted_values("health_status", ("healthy", "degraded", "critical"), name="health_status_in_set"),
+                in_range("error_rate_pct", min=0, max=100, name="error_rate_in_range"),
+                predicate("error_count <= request_count", name="errors_within_requests")),
     ),
     _gold(
         "revenue_daily",
@@ -121,5 +146,7 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         "full",
         partition_by=("event_date",), keys=("revenue_date",), retention_column="event_date",
+        expect=(in_range("revenue", min=0, name="revenue_not_negative"),
+                predicate("net_revenue <= revenue", name="net_within_revenue")),
     ),
 )

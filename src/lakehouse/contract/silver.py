@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from lakehouse.contract.expectations import (
+    Expectation,
+    accepted_values,
+    completeness,
+    freshness,
+    in_range,
+    matches,
+    not_null,
+    predicate,
+)
 from lakehouse.contract.spec import Column, ColumnType, ModelSpec, TableSpec
 
 OWNER = "data-engineering"
@@ -25,13 +35,26 @@ def _quality(what: str) -> tuple[Column, ...]:
 def _silver(
     name: str, description: str, columns: tuple[Column, ...], model: ModelSpec, *,
     partition_by: tuple[str, ...] = (), keys: tuple[str, ...] = (), aliases: tuple[str, ...] = (),
-    append_only: bool = False, retention_column: str | None = None,
+    append_only: bool = False, retention_column: str | None = None, expect: tuple[Expectation, ...] = (),
+    zorder: tuple[str, ...] = (),
 ) -> TableSpec:
+    # Retention applies by event date; a current-state table (no event date) is kept whole.
     return TableSpec(
         layer="silver", name=name, description=description, columns=columns, owner=OWNER,
-        retention_days=RETENTION_DAYS, model=model, partition_by=partition_by, keys=keys,
-        aliases=aliases, append_only=append_only, retention_column=retention_column,
+        retention_days=RETENTION_DAYS if retention_column else None, model=model, partition_by=partition_by,
+        keys=keys, aliases=aliases, append_only=append_only, retention_column=retention_column,
+        expectations=expect, zorder=zorder,
     )
+
+
+EVENT_TYPES = ("app_open", "page_view", "click", "scroll", "share", "purchase", "search")
+HOUR = 3600.0
+NOT_BLANK = predicate("trim(user_id) <> ''", name="user_id_not_blank", description="user_id is not blank")
+
+
+def not_in_future(column: str) -> Expectation:
+    return predicate(f"{column} <= _ingested_at + INTERVAL 1 DAY", name="timestamp_not_in_future",
+                     description="event time at most a day after ingestion")
 
 
 TABLES: tuple[TableSpec, ...] = (
@@ -55,7 +78,17 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("unique_key", key="event_id"),
         partition_by=("event_date",), keys=("event_id",), append_only=True,
-        retention_column="event_date",
+        retention_column="event_date", zorder=("user_id", "event_type"),
+        expect=(
+            accepted_values("event_type", EVENT_TYPES, name="event_type_in_set"),
+            accepted_values("app_type", ("ios", "android", "web"), name="app_type_in_set"),
+            NOT_BLANK,
+            not_in_future("event_timestamp"),
+            in_range("duration_ms", min=0, name="duration_ms_not_negative"),
+            not_null("event_id", "user_id", "event_type", "event_timestamp", action="fail"),
+            completeness("app_type", "app_version", min_pct=90),
+            freshness("event_timestamp", max_age_s=HOUR),
+        ),
     ),
     _silver(
         "clicks",
@@ -75,6 +108,14 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("unique_key", key="click_id"),
         partition_by=("event_date",), keys=("click_id",), append_only=True, retention_column="event_date",
+        zorder=("user_id", "page_name"),
+        expect=(
+            NOT_BLANK,
+            in_range("scroll_depth", min=0, max=100, name="scroll_depth_in_range"),
+            not_in_future("click_timestamp"),
+            not_null("click_id", "user_id", "page_name", "click_timestamp", action="fail"),
+            freshness("click_timestamp", max_age_s=HOUR),
+        ),
     ),
     _silver(
         "clickstream_sessions",
@@ -96,6 +137,12 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("sessions"),
         partition_by=("session_date",), keys=("session_id",), retention_column="session_date",
+        expect=(
+            predicate("session_end >= session_start", name="ends_after_start"),
+            in_range("session_duration_sec", min=0, max=86400 * 7, name="duration_plausible"),
+            in_range("total_page_views", min=1, name="has_page_views"),
+            predicate("is_bounce = (total_page_views = 1)", name="bounce_is_one_page"),
+        ),
         aliases=("clickstream_silver", "silver_clickstream", "silver.clickstream"),
     ),
     _silver(
@@ -117,6 +164,8 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("cdc_merge", key="user_id", sequence="seq"),
         keys=("user_id",),
+        expect=(accepted_values("op", ("r", "c", "u", "d"), name="op_in_set"),
+                not_null("user_id", "seq", action="fail")),
     ),
     _silver(
         "orders",
@@ -135,6 +184,9 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("cdc_merge", key="order_id", sequence="seq"),
         keys=("order_id",),
+        expect=(accepted_values("op", ("r", "c", "u", "d"), name="op_in_set"),
+                in_range("amount", min=0, name="amount_not_negative"),
+                not_null("order_id", "seq", action="fail")),
     ),
     _silver(
         "users",
@@ -160,6 +212,12 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("full"),
         keys=("user_id",),
+        expect=(
+            matches("email", r"[^@\s]+@[^@\s]+\.[^@\s]+", name="email_is_an_address"),
+            predicate("last_seen IS NULL OR first_seen <= last_seen", name="first_seen_before_last_seen"),
+            in_range("days_since_last_event", min=0, name="recency_not_negative"),
+            not_null("user_id", action="fail"),
+        ),
     ),
     _silver(
         "transactions",
@@ -179,6 +237,15 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("unique_key", key="transaction_id"),
         partition_by=("event_date",), keys=("transaction_id",), append_only=True, retention_column="event_date",
+        expect=(
+            in_range("amount", min=0, name="amount_not_negative"),
+            # Bronze amounts are finite but may be near 1.8e308: two of them would sum to infinity in gold.
+            in_range("amount", max=1e12, max_inclusive=False, name="amount_in_range"),
+            accepted_values("status", ("completed", "failed", "refunded"), name="status_in_set"),
+            NOT_BLANK,
+            matches("currency", "[A-Z]{3}", name="currency_is_iso_code"),
+            not_null("transaction_id", "user_id", "amount", "transaction_timestamp", action="fail"),
+        ),
     ),
     _silver(
         "service_requests",
@@ -201,6 +268,13 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("unique_key", key="log_id"),
         partition_by=("event_date",), keys=("log_id",), append_only=True, retention_column="event_date",
+        zorder=("service", "endpoint"),
+        expect=(
+            in_range("status_code", min=100, max=599, name="status_code_in_range"),
+            in_range("latency_ms", min=0, name="latency_ms_not_negative"),
+            not_null("log_id", "request_timestamp", "endpoint", "status_code", action="fail"),
+            freshness("request_timestamp", max_age_s=HOUR),
+        ),
     ),
     _silver(
         "user_activity_daily",
@@ -217,5 +291,26 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         ModelSpec("partition"),
         partition_by=("event_date",), keys=("user_id", "event_date"), retention_column="event_date",
+        expect=(in_range("events", min=1, name="has_events"),
+                predicate("purchases <= events", name="purchases_within_events")),
+    ),
+    TableSpec(
+        layer="silver",
+        name="quarantine",
+        description="Rows a model's `drop` expectation kept out of its table (silver and gold models alike): "
+        "the table, the check, the run, and the row as JSON.",
+        columns=(
+            c("table", "string", "The table the row was meant for."),
+            c("check", "string", "The expectation it violated."),
+            c("run_id", "string", "The transform run that dropped it."),
+            c("row", "json", "The row as it would have been written."),
+            c("quarantined_at", "timestamp", "When (UTC)."),
+            c("quarantine_date", "date", "UTC date of quarantined_at (the partition)."),
+        ),
+        owner=OWNER,
+        retention_days=RETENTION_DAYS,
+        partition_by=("quarantine_date",),
+        append_only=True,
+        retention_column="quarantine_date",
     ),
 )

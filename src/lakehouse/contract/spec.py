@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from lakehouse.contract.expectations import Expectation
+
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = get_args(Layer)
 
@@ -76,17 +78,29 @@ class TableSpec:
     tags: tuple[str, ...] = ()
     model: ModelSpec | None = None
     append_only: bool = False  # rows are only ever appended: readers may read just the new ones
-    # How far back rows are kept is `retention_days`, by `retention_column` (event date).
+    # How far back rows are kept is `retention_days`, by `retention_column` (event date); a table
+    # without one (current state: users, segments) is kept whole. `lakehouse retention` applies it.
     retention_column: str | None = None
+    expectations: tuple[Expectation, ...] = ()
+    time_column: str | None = None  # event time (the lake's data clock is the newest across bronze)
+    # Columns OPTIMIZE clusters the files of a partition by (Z-order): the columns queries filter
+    # and group on most, never a partition column. Empty: plain compaction.
+    zorder: tuple[str, ...] = ()
     column_index: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index = {c.name: c for c in self.columns}
         if len(index) != len(self.columns):
             raise ValueError(f"{self.layer}.{self.name}: duplicate column names")
-        for name in (*self.partition_by, *self.keys):
+        for name in (*self.partition_by, *self.keys, *self.zorder, *filter(None, [self.retention_column])):
             if name not in index:
                 raise ValueError(f"{self.layer}.{self.name}: '{name}' is not a declared column")
+        if set(self.zorder) & set(self.partition_by):
+            raise ValueError(f"{self.layer}.{self.name}: a partition column cannot be a Z-order column")
+        if self.retention_column is not None and index[self.retention_column].type != "date":
+            raise ValueError(f"{self.layer}.{self.name}: retention_column must be a date column")
+        if self.retention_days is not None and self.retention_days < 1:
+            raise ValueError(f"{self.layer}.{self.name}: retention_days must be at least 1")
         object.__setattr__(self, "column_index", index)
 
     @property

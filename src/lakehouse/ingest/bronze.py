@@ -17,9 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.ingest.schemas import QUARANTINE_SCHEMA, SCHEMAS, bronze_schema
+from lakehouse.contract import TableId
+from lakehouse.exceptions import InputError
+from lakehouse.ingest.schemas import QUARANTINE_SCHEMA, SCHEMAS, TIME_HI, TIME_LO, bronze_schema
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 QUARANTINE = TableId("bronze", "quarantine")
 
@@ -114,4 +115,23 @@ class BronzeWriter:
         cols["_source"] = labels
         cols["_batch_id"] = constant(batch_id, n, pa.string())
         cols["event_date"] = pc.cast(time_col, pa.date32())
-        return pa.table({f.name: cols[f.name] for f in target}, schema=target)
+        rows = pa.table({f.name: cols[f.name] for f in target}, schema=target)
+        _check_ranges(source, rows)
+        return rows
+
+
+def _check_ranges(source: str, rows: pa.Table) -> None:
+    """The last guard before Delta: a value outside the contract's range would make a reader
+    (or the writer itself: a Rust panic) fail. The parser never lets one through; if it
+    did, refuse the batch with a message instead of writing it."""
+    sch = SCHEMAS[source]
+    for name in {sch.time_field, *(f.name for f in sch.fields if f.kind == "timestamp")}:
+        mm = pc.min_max(rows.column(name))
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        if lo is not None and (lo < TIME_LO or hi >= TIME_HI):
+            raise InputError(f"bronze.{source}.{name} has a value outside [{TIME_LO}, {TIME_HI})",
+                             hint="a bug in the contract check: nothing of this batch was written")
+    for f in sch.fields:
+        if f.kind == "number" and pc.any(pc.invert(pc.is_finite(rows.column(f.name)))).as_py():
+            raise InputError(f"bronze.{source}.{f.name} has a value that is not finite",
+                             hint="a bug in the contract check: nothing of this batch was written")

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from lakehouse.config import Settings
 from lakehouse.contract import Layer
 from lakehouse.pipeline.engines import DuckDBEngine, Engine
-from lakehouse.pipeline.kinds import KINDS, Context, Inputs, Validate, app_id, rebuild
+from lakehouse.pipeline.kinds import KINDS, Context, GateFactory, Inputs, NoChecks, app_id, rebuild
 from lakehouse.pipeline.registry import Model, load_models
 from lakehouse.results import ModelResult, TransformResult
 from lakehouse.storage.base import HistoryUnavailableError, TableStore
+from lakehouse.storage.locks import hold
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,13 @@ Progress = Callable[[str, int, int], None]
 class PipelineRunner:
     def __init__(
         self, settings: Settings, store: TableStore, *, engine: Callable[[], Engine] | None = None,
-        validate: Validate | None = None,
+        gate: GateFactory | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self._engine = engine or (lambda: DuckDBEngine(settings, store))
-        self._validate = validate
+        self._gate: GateFactory = gate or (lambda engine, run_id: NoChecks())
+        self.last_error: Exception | None = None  # why the last failed run failed (its cause)
 
     def models(self, layer: Layer | str) -> list[Model]:
         return [m for m in load_models() if m.table.layer == layer]
@@ -45,27 +47,38 @@ class PipelineRunner:
         models = self.models(layer)
         engine = self._engine()
         result = TransformResult(job=f"transform.{layer}", layer=layer, full_refresh=full_refresh, engine=engine.name)
-        ctx = Context(self.settings, self.store, engine)
-        if self._validate is not None:
-            ctx.validate = self._validate
+        gate = self._gate(engine, result.run_id)
+        ctx = Context(self.settings, self.store, engine, validate=gate)
+        model: Model | None = None
         try:
             for i, model in enumerate(models):
                 change = result.table(model.table.fqn)
                 change.version_before = self.store.version(model.table)
                 t0 = time.perf_counter()
-                outcome = self.run_model(ctx, model, full_refresh=full_refresh)
+                # Read-then-commit under the table's commit lock (`storage/locks.py`).
+                with hold(self.settings, model.table):
+                    outcome = self.run_model(ctx, model, full_refresh=full_refresh)
                 outcome.seconds = round(time.perf_counter() - t0, 3)
                 change.rows_in, change.rows_out = outcome.rows_in, outcome.rows_out
                 change.version_after = self.store.version(model.table)
                 result.models.append(outcome)
                 if progress:
                     progress(model.table.fqn, i + 1, len(models))
-        except BaseException as exc:
+        except Exception as exc:
+            # A failed run still reports what it did: the models before, the checks, the error.
+            # The caller records the result and then raises (`TransformError`).
+            log.warning("%s failed: %s", result.job, exc)
+            self.last_error = exc
             result.finish("failed", str(exc))
+            result.failed_table = model.table.fqn if model is not None else None
+        except BaseException as exc:
+            result.finish("failed", f"interrupted: {type(exc).__name__}")
             raise
+        else:
+            result.finish()
         finally:
+            result.checks = list(gate.results)
             engine.close()
-        result.finish()
         return result
 
     def inputs(self, model: Model) -> Inputs:

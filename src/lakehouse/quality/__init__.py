@@ -1,6 +1,6 @@
-"""Data quality: the expectations each silver model flags rows with, counted after every run."""
+"""Data quality: each table's expectations, checked on every batch before it is committed."""
 
-from lakehouse.quality.checks import expectations_of, run_checks
-from lakehouse.results import CheckResult
+from lakehouse.quality.expectations import checks_for
+from lakehouse.quality.validate import QUARANTINE, Validator
 
-__all__ = ["CheckResult", "expectations_of", "run_checks"]
+__all__ = ["QUARANTINE", "Validator", "checks_for"]

@@ -1,277 +1,162 @@
-"""DuckDB over the lake: read-only, time- and row-limited, with connections kept warm.
+"""Read-only SQL over the lake: versions, rendering and caches here, execution in workers.
 
-Two in-process DuckDB databases (external access disabled and configuration locked once set
-up) each serve a small pool of connections: queries that read only in-memory tables run on a
-database with one thread (a small query gains nothing from parallelism and pays for the
-hand-offs between DuckDB's workers, which also compete with the HTTP server for the cores),
-queries over lazy datasets on one with `settings.duckdb_threads` (default: all cores). Each
-connection has the lake tables it has used registered under internal names: small tables
-(gold aggregates) as in-memory Arrow tables read once per Delta version, big ones as lazy
-Arrow datasets over the version's files, plus temp views that mask PII columns.
-The current Delta version of a table is re-checked at most every `refresh_s` seconds, and a
-connection re-registers a table only when its version changed: a warm query does no Delta
-log I/O at all, and a repeated query or preview over unchanged versions is answered from the
-result cache without taking a connection. The SQL was validated and its table references rewritten to these internal
-names by `query.safety`, so user text never names a registered object directly.
+The parent keeps only what is cheap and bounded: the current Delta version and schema of each
+table (re-checked at most every `refresh_s` seconds), the rendered text of recent queries and a
+result cache, both LRU bounded in **bytes** (`cachetools`). Execution happens in worker
+processes under kernel limits (`query.worker`, `query.pool`), so no query, whatever functions
+it calls, can take the server's memory or outlive its deadline.
+
+Lake tables are bound under internal names carrying a random per-engine token
+(`lh<token>_gold__user_segments`): user text cannot name them, the rendered SQL references only
+the names bound for the query (`ParsedQuery.render` refuses any other table node), and a worker
+registers only those names for the query and drops them after. Error texts come back with the
+internal names replaced by the names users write and without DuckDB's echo of the rendered SQL.
+
+A repeated query or preview over unchanged versions and masks is answered from the result cache
+without a worker round trip.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import queue
 import re
+import secrets
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Mapping, Sequence
 
-import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
+from cachetools import LRUCache
 
 from lakehouse.config import Settings
-from lakehouse.exceptions import QueryError, QueryTimeoutError, TableNotBuiltError
+from lakehouse.contract import TableId
+from lakehouse.exceptions import QueryError, QueryMemoryError, QueryTimeoutError, TableNotBuiltError
+from lakehouse.query.pool import WorkerPool
 from lakehouse.query.safety import ParsedQuery
-from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
-
-if TYPE_CHECKING:
-    from deltalake import DeltaTable
+from lakehouse.query.worker import Binding, Limits, Request
+from lakehouse.results import QueryResult
+from lakehouse.storage.base import TableStore
 
 log = logging.getLogger(__name__)
 
 Masks = Mapping[TableId, Sequence[str]]
-Source: TypeAlias = "ds.Dataset | pa.Table"
 
-# Tables up to this size on disk are read into memory once per version and shared by every
-# connection (DuckDB scans an in-memory Arrow table ~10x faster than a lazy dataset); bigger
-# tables stay lazy datasets so memory stays bounded.
+# Tables up to this size on disk are read into a worker's memory once per version (DuckDB scans
+# an in-memory Arrow table ~10x faster than a lazy dataset); bigger ones stay lazy datasets.
 MATERIALIZE_MAX_BYTES = 64 * 1024 * 1024
+MiB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class QueryResult:
-    table: pa.Table
-    truncated: bool
-    elapsed_ms: float
-    tables: list[TableId]
-
-    @property
-    def row_count(self) -> int:
-        return int(self.table.num_rows)
-
-
-def internal_name(t: TableId, masked: bool = False, version: int | None = None) -> str:
-    base = f"{t.layer}__{t.name}"
+def internal_name(t: TableId, masked: bool = False, version: int | None = None, token: str = "") -> str:
+    base = f"lh{token}_{t.layer}__{t.name}"
     if version is not None:
         base += f"__v{version}"
-    return base + ("__masked" if masked else "")
+    return base + ("__m" if masked else "")
 
 
-_INTERNAL = re.compile(r'"?\b(bronze|silver|gold)__([a-z0-9_]+?)(?:__v\d+)?(?:__masked)?\b"?')
+_ANY_INTERNAL = re.compile(r'"?\blh[0-9a-f]*_(bronze|silver|gold)__([a-z0-9_]+?)(?:__v\d+)?(?:__m)?(?:_src)?\b"?')
 
 
-def _public_message(err: Exception) -> str:
-    """DuckDB's message with internal names shown as the user wrote them (`gold.x`)."""
-    text = str(err).strip()
-    return _INTERNAL.sub(lambda m: f"{m.group(1)}.{m.group(2)}", text)
-
-
-@dataclass
-class _Slot:
-    con: duckdb.DuckDBPyConnection
-    versions: dict[TableId, int] = field(default_factory=dict)
-    masked: dict[TableId, tuple[str, ...]] = field(default_factory=dict)
-    ticket: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class _ResultCache:
-    """LRU of small results keyed by (SQL, table versions, masks); 0 entries disables it.
-
-    A hit is the same `(table, truncated)` pair every time (already cut to the row cap), so
-    renderers can memoise per table object.
-    """
-
-    MAX_ROWS = 10_000
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[object, tuple[pa.Table, bool]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: object) -> tuple[pa.Table, bool] | None:
-        if self.size <= 0:
-            return None
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None:
-                self._items.move_to_end(key)
-            return hit
-
-    def put(self, key: object, table: pa.Table, truncated: bool) -> None:
-        if self.size <= 0 or table.num_rows > self.MAX_ROWS:
-            return
-        with self._lock:
-            self._items[key] = (table, truncated)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
-class _Watchdog:
-    """One thread that interrupts connections past their deadline (cheaper than a timer per query)."""
-
-    def __init__(self, tick_s: float = 0.02) -> None:
-        self._armed: dict[int, tuple[_Slot, int, float]] = {}
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._tick_s = tick_s
-        self._thread = threading.Thread(target=self._run, name="duckdb-watchdog", daemon=True)
-        self._thread.start()
-
-    def arm(self, slot: _Slot, ticket: int, deadline: float) -> None:
-        with self._lock:
-            self._armed[id(slot)] = (slot, ticket, deadline)
-
-    def disarm(self, slot: _Slot) -> None:
-        with self._lock:
-            self._armed.pop(id(slot), None)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=1)
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self._tick_s):
-            now = time.monotonic()
-            with self._lock:
-                due = [(s, t) for s, t, d in self._armed.values() if d <= now]
-            for slot, ticket in due:
-                with slot.lock:  # the ticket guards against interrupting the slot's next query
-                    if slot.ticket == ticket:
-                        slot.con.interrupt()
+def public_message(text: str) -> str:
+    """A worker's error text with internal names shown as users write them (`gold.x`)."""
+    return _ANY_INTERNAL.sub(lambda m: f"{m.group(1)}.{m.group(2)}", text)
 
 
 class QueryEngine:
     def __init__(
-        self, settings: Settings, store: DeltaStore, *, pool_size: int = 8, refresh_s: float = 1.0,
-        materialize_max_bytes: int = MATERIALIZE_MAX_BYTES, result_cache_size: int = 256,
+        self, settings: Settings, store: TableStore, *, workers: int | None = None, refresh_s: float = 1.0,
+        materialize_max_bytes: int = MATERIALIZE_MAX_BYTES, result_cache_bytes: int | None = None,
+        result_max_bytes: int | None = None,
     ) -> None:
+        api = settings.api
         self.settings = settings
-        self.materialize_max_bytes = materialize_max_bytes
         self.store = store
         self.refresh_s = refresh_s
-        # In-memory (small) tables: one DuckDB thread per query. Lazy datasets: parallel scans.
-        self._db = _database(1, settings.duckdb_memory_limit)
-        self._pool = _pool(self._db, pool_size)
-        self._lazy_db: duckdb.DuckDBPyConnection | None = None
-        self._lazy_pool: queue.LifoQueue[_Slot] | None = None
-        self._lazy_lock = threading.Lock()
-        self._pool_size = pool_size
-        self._current: dict[TableId, tuple[float, int, Source]] = {}
-        self._watchdog = _Watchdog()
-        self._cache = _ResultCache(result_cache_size)
-        self._current_lock = threading.Lock()
-        self._rendered: OrderedDict[tuple[str, tuple[str, ...]], str] = OrderedDict()
+        self.result_max_bytes = result_max_bytes or int(api.result_max_mb * MiB)
+        self.token = secrets.token_hex(6)
+        memory = api.worker_memory_mb * MiB
+        threads = settings.duckdb_threads or 2
+        self.pool = WorkerPool(settings, workers or api.query_workers, Limits(
+            memory_bytes=memory,
+            # DuckDB's buffer pool stays well inside the worker's bound (the worker lowers it to
+            # 40% of what is left after start-up): well-behaved queries spill or fail with
+            # DuckDB's own error before the kernel's limit is near.
+            duckdb_memory_bytes=_bytes(settings.duckdb_memory_limit),
+            threads=threads,
+            materialize_max_bytes=materialize_max_bytes,
+        ), kill_grace_s=api.query_kill_grace_s)
+        self._current: dict[TableId, tuple[float, int, pa.Schema]] = {}
+        self._lock = threading.Lock()
+        cache_bytes = result_cache_bytes if result_cache_bytes is not None else api.result_cache_mb * MiB
+        self._cache: LRUCache[object, tuple[pa.Table, bool]] = LRUCache(
+            maxsize=max(1, cache_bytes), getsizeof=lambda v: max(1, v[0].nbytes) + 256)
+        self._cache_bytes = cache_bytes
+        # rendered SQL by (text, masked tables): bounded by the text it holds (~100 B per entry extra)
+        self._rendered: LRUCache[tuple[str, tuple[str, ...]], str] = LRUCache(
+            maxsize=8 * MiB, getsizeof=lambda s: len(s) + 100)
 
     def close(self) -> None:
-        self._watchdog.stop()
-        self._db.close()
-        if self._lazy_db is not None:
-            self._lazy_db.close()
+        self.pool.close()
 
     # -- table versions ---------------------------------------------------------------------
-    def current(self, t: TableId) -> tuple[int, Source]:
+    def current(self, t: TableId) -> tuple[int, pa.Schema]:
         now = time.monotonic()
-        with self._current_lock:
+        with self._lock:
             hit = self._current.get(t)
         if hit and now - hit[0] < self.refresh_s:
             return hit[1], hit[2]
         if not self.store.exists(t):
             raise TableNotBuiltError(t.fqn)
-        dt = self.store.open(t)
-        version = dt.version()
-        dataset = hit[2] if hit and hit[1] == version else self._load(dt)
-        with self._current_lock:
-            self._current[t] = (now, version, dataset)
-        return version, dataset
-
-    def _load(self, dt: DeltaTable) -> Source:
-        dataset = dt.to_pyarrow_dataset()
-        sizes = dt.get_add_actions(flatten=True).column("size_bytes").to_pylist()
-        if sum(x or 0 for x in sizes) <= self.materialize_max_bytes:
-            return dataset.to_table()
-        return dataset
+        version = self.store.version(t)
+        if version is None:
+            raise TableNotBuiltError(t.fqn)
+        schema = hit[2] if hit and hit[1] == version else self.store.schema(t)
+        with self._lock:
+            self._current[t] = (now, version, schema)
+        return version, schema
 
     def invalidate(self, t: TableId | None = None) -> None:
-        with self._current_lock:
+        with self._lock:
             if t is None:
                 self._current.clear()
             else:
                 self._current.pop(t, None)
 
-    # -- connections ------------------------------------------------------------------------
-    def _lazy(self) -> queue.LifoQueue[_Slot]:
-        with self._lazy_lock:
-            if self._lazy_pool is None:
-                threads = self.settings.duckdb_threads or os.cpu_count() or 2
-                self._lazy_db = _database(threads, self.settings.duckdb_memory_limit)
-                self._lazy_pool = _pool(self._lazy_db, self._pool_size)
-            return self._lazy_pool
+    def schema(self, t: TableId) -> pa.Schema:
+        return self.current(t)[1]
 
-    @contextmanager
-    def _slot(self, lazy: bool = False) -> Iterator[_Slot]:
-        pool = self._lazy() if lazy else self._pool
-        slot = pool.get()
-        try:
-            yield slot
-        finally:
-            pool.put(slot)
+    # -- caches -----------------------------------------------------------------------------------
+    def _cached(self, key: object) -> tuple[pa.Table, bool] | None:
+        with self._lock:
+            return self._cache.get(key)
 
-    def _bind(self, slot: _Slot, t: TableId, masks: Masks, current: tuple[int, Source] | None = None) -> int:
-        version, dataset = current or self.current(t)
-        name = internal_name(t)
-        if slot.versions.get(t) != version:
-            slot.con.register(name, dataset)
-            slot.versions[t] = version
-            slot.masked.pop(t, None)  # the schema may have changed: rebuild the masked view
-        if t in masks:
-            cols = tuple(c for c in masks[t] if c in dataset.schema.names)
-            if slot.masked.get(t) != cols:
-                slot.con.execute(
-                    f'CREATE OR REPLACE TEMP VIEW "{internal_name(t, masked=True)}" AS '
-                    f'SELECT * {_replace(cols)} FROM "{name}"'
-                )
-                slot.masked[t] = cols
-        return version
+    def _keep(self, key: object, value: tuple[pa.Table, bool]) -> None:
+        if value[0].nbytes * 8 > self._cache_bytes:  # one result may take at most 1/8 of the cache
+            return
+        with self._lock:
+            self._cache[key] = value
 
-    def _execute(self, slot: _Slot, sql: str, timeout_s: float) -> pa.Table:
-        with slot.lock:
-            slot.ticket += 1
-            ticket = slot.ticket
-        self._watchdog.arm(slot, ticket, time.monotonic() + timeout_s)
-        try:
-            rel = slot.con.sql(sql)
-            if rel is None:
-                raise QueryError("statement returned no result")
-            return rel.to_arrow_table()
-        except duckdb.InterruptException:
-            raise QueryTimeoutError(
-                f"query exceeded the {timeout_s:g} s time limit and was stopped",
-                hint="narrow it with WHERE, or aggregate",
-            ) from None
-        except duckdb.OutOfMemoryException:
-            raise QueryError("query needs more memory than allowed", hint="aggregate or filter more") from None
-        except duckdb.Error as e:
-            raise QueryError(_public_message(e)) from None
-        finally:
-            self._watchdog.disarm(slot)
-            with slot.lock:
-                slot.ticket += 1
+    def cache_bytes(self) -> int:
+        with self._lock:
+            return int(self._cache.currsize + self._rendered.currsize)
+
+    # -- execution --------------------------------------------------------------------------------
+    def _execute(self, sql: str, bindings: Sequence[Binding], max_rows: int, timeout_s: float) -> tuple[pa.Table, bool]:
+        req = Request(sql, tuple(bindings), max_rows, self.result_max_bytes, timeout_s)
+        status, a, b = self.pool.run(req, wait_s=max(timeout_s, 1.0))
+        if status == "ok":
+            return ipc.open_stream(b).read_all(), bool(a)
+        if a == "timeout":
+            raise QueryTimeoutError(f"query exceeded the {timeout_s:g} s time limit and was stopped",
+                                    hint="narrow it with WHERE, or aggregate")
+        if a == "memory":
+            raise QueryMemoryError("query needs more memory than allowed", hint="aggregate or filter more")
+        if a == "not_built":
+            raise TableNotBuiltError(str(b))
+        if a == "too_big":
+            raise QueryError(str(b), hint="select fewer or smaller columns")
+        raise QueryError(public_message(str(b)))
 
     # -- public -------------------------------------------------------------------------------
     def run(self, parsed: ParsedQuery, *, max_rows: int, timeout_s: float, masks: Masks | None = None) -> QueryResult:
@@ -279,33 +164,35 @@ class QueryEngine:
         masks = masks or {}
         t0 = time.perf_counter()
         tables = parsed.tables
-        current = [self.current(t) for t in tables]
-        sql = f"SELECT * FROM ({self._render(parsed, masks)}) AS _q LIMIT {max_rows + 1}"
+        versions = [self.current(t)[0] for t in tables]
+        sql = self._render(parsed, masks)
         # Same text over the same table versions and masks gives the same rows: reuse them.
-        key = (sql, tuple(v for v, _ in current), tuple(sorted((t.fqn, tuple(m)) for t, m in masks.items())))
-        hit = self._cache.get(key)
+        key = (sql, max_rows, tuple(versions), tuple(sorted((t.fqn, tuple(m)) for t, m in masks.items())))
+        hit = self._cached(key)
         if hit is None:
-            with self._slot(lazy=not all(isinstance(src, pa.Table) for _, src in current)) as slot:
-                for t, cur in zip(tables, current, strict=True):
-                    self._bind(slot, t, masks, cur)
-                hit = _capped(self._execute(slot, sql, timeout_s), max_rows)
-            self._cache.put(key, *hit)
+            bindings = [
+                Binding(internal_name(t, t in masks, token=self.token), t.fqn, v, False,
+                        tuple(masks[t]) if t in masks else None)
+                for t, v in zip(tables, versions, strict=True)
+            ]
+            hit = self._execute(sql, bindings, max_rows, timeout_s)
+            self._keep(key, hit)
         return QueryResult(hit[0], hit[1], _ms(t0), tables)
 
     def _render(self, parsed: ParsedQuery, masks: Masks) -> str:
         """The query over internal names; memoised by text and masked tables (sqlglot's copy,
         transform and generate cost ~0.5 ms, more than a warm query over a small table)."""
         key = (parsed.sql, tuple(sorted(t.fqn for t in parsed.tables if t in masks)))
-        with self._current_lock:
+        with self._lock:
             body = self._rendered.get(key)
-            if body is not None:
-                self._rendered.move_to_end(key)
-                return body
-        body = parsed.render(lambda t: ("", internal_name(t, masked=t in masks)))
-        with self._current_lock:
-            self._rendered[key] = body
-            while len(self._rendered) > 1024:
-                self._rendered.popitem(last=False)
+        if body is not None:
+            return body
+        if self.token in parsed.sql.lower():
+            raise QueryError("the query names an internal object", hint="read lake tables by name")
+        body = parsed.render(lambda t: ("", internal_name(t, masked=t in masks, token=self.token)))
+        with self._lock:
+            if len(body) + 100 <= self._rendered.maxsize:
+                self._rendered[key] = body
         return body
 
     def preview(
@@ -321,70 +208,32 @@ class QueryEngine:
     ) -> QueryResult:
         """First rows of a table (optionally an older version, some columns, a filter)."""
         t0 = time.perf_counter()
-        masks: Masks = {t: mask} if mask is not None else {}
         select = ", ".join(_quote(c) for c in columns) if columns else "*"
         cond = f" WHERE {where}" if where else ""
-        if version is None:
-            current = self.current(t)
-            source = internal_name(t, masked=mask is not None)
-            sql = f'SELECT {select} FROM "{source}"{cond} LIMIT {limit + 1}'
-            # keyed like `run`: the same preview of the same version and mask is the same rows
-            key = ("preview", sql, (current[0],), (t.fqn, tuple(mask)) if mask is not None else ())
-            hit = self._cache.get(key)
-            if hit is None:
-                with self._slot(lazy=not isinstance(current[1], pa.Table)) as slot:
-                    self._bind(slot, t, masks, current)
-                    hit = _capped(self._execute(slot, sql, timeout_s), limit)
-                self._cache.put(key, *hit)
-            return QueryResult(hit[0], hit[1], _ms(t0), [t])
-        # time travel: a lazy dataset over that version's files, registered for this query only
-        dataset = self.store.dataset(t, version)
-        name = internal_name(t, version=version)
-        cols = tuple(c for c in (mask or ()) if c in dataset.schema.names)
-        with self._slot(lazy=True) as slot:
-            slot.con.register(name, dataset)
-            try:
-                sql = f'SELECT {select} FROM (SELECT * {_replace(cols)} FROM "{name}"){cond} LIMIT {limit + 1}'
-                table, truncated = _capped(self._execute(slot, sql, timeout_s), limit)
-                return QueryResult(table, truncated, _ms(t0), [t])
-            finally:
-                slot.con.unregister(name)
+        travel = version is not None
+        v = version if version is not None else self.current(t)[0]
+        name = internal_name(t, masked=mask is not None, version=version, token=self.token)
+        sql = f"SELECT {select} FROM {_quote(name)}{cond}"
+        key = ("preview", sql, limit, v, (t.fqn, tuple(mask)) if mask is not None else ())
+        hit = self._cached(key)
+        if hit is None:
+            binding = Binding(name, t.fqn, v, travel, tuple(mask) if mask is not None else None)
+            hit = self._execute(sql, [binding], limit, timeout_s)
+            self._keep(key, hit)
+        return QueryResult(hit[0], hit[1], _ms(t0), [t])
 
-    def schema(self, t: TableId) -> pa.Schema:
-        return self.current(t)[1].schema
+
+def _bytes(text: str) -> int:
+    """`4GB`, `512MB`, `1.5GiB` → bytes (DuckDB's memory_limit spellings)."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?B)?\s*", text, re.I)
+    if not m:
+        return 4 * 1024 * MiB
+    unit = {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB, "T": 1024 * 1024 * MiB}[m.group(2).upper()]
+    return int(float(m.group(1)) * unit)
 
 
 def _quote(col: str) -> str:
     return '"' + col.replace('"', '""') + '"'
-
-
-def _replace(cols: Sequence[str]) -> str:
-    if not cols:
-        return ""
-    return "REPLACE (" + ", ".join(f"'***' AS {_quote(c)}" for c in cols) + ")"
-
-
-def _database(threads: int, memory_limit: str) -> duckdb.DuckDBPyConnection:
-    db = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
-    # Registered Arrow datasets keep scanning with external access off (checked in tests):
-    # only SQL-level file access (read_*, COPY, ATTACH, INSTALL) is shut.
-    db.execute("SET enable_external_access = false")
-    db.execute("SET lock_configuration = true")
-    return db
-
-
-def _pool(db: duckdb.DuckDBPyConnection, size: int) -> queue.LifoQueue[_Slot]:
-    pool: queue.LifoQueue[_Slot] = queue.LifoQueue()
-    for _ in range(size):
-        pool.put(_Slot(db.cursor()))
-    return pool
-
-
-def _capped(table: pa.Table, max_rows: int) -> tuple[pa.Table, bool]:
-    """The first `max_rows` rows, and whether there were more (the query asked for one extra)."""
-    if table.num_rows > max_rows:
-        return table.slice(0, max_rows), True
-    return table, False
 
 
 def _ms(t0: float) -> float:

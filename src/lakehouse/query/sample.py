@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
-from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
+from lakehouse.contract import TableId
+from lakehouse.storage.base import TableStore
 
 SEGMENTS = ("VIP", "Power User", "Regular", "Casual", "Dormant")
 
@@ -68,7 +68,7 @@ def app_events(rows: int) -> pa.Table:
     })
 
 
-def build_sample_lake(store: DeltaStore, rows: int = 200) -> dict[str, int]:
+def build_sample_lake(store: TableStore, rows: int = 200) -> dict[str, int]:
     """Write the sample tables; returns each table's final version.
 
     `gold.user_segments` gets two commits (v0: `rows` rows, v1: `rows` more) for time travel.

@@ -3,44 +3,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from lakehouse.config import SOURCES
 from lakehouse.exceptions import InputError
+from lakehouse.results import SimulationReport, SourceSim
 from lakehouse.simulate.bad_records import KINDS, inject
 from lakehouse.simulate.sinks import Sink
 from lakehouse.simulate.sources import generate
 from lakehouse.simulate.world import US_PER_S, to_epoch_us
-
-
-@dataclass
-class SourceSim:
-    records: int = 0  # lines/messages delivered, bad ones included
-    expected_bronze: int = 0
-    expected_quarantine: int = 0
-    kinds: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    outputs: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SimulationReport:
-    seed: int
-    start: str
-    days: int
-    sources: dict[str, SourceSim] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def records(self) -> int:
-        return sum(s.records for s in self.sources.values())
-
-    def to_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d["records"] = self.records
-        return d
 
 
 def default_start(days: int) -> datetime:
@@ -126,7 +99,7 @@ def _produce(
         stream = inject(source, tables[source], bad_fraction, rng)
         if sources and source not in sources:
             continue
-        s = report.sources.setdefault(source, SourceSim())
+        s = report.sources.setdefault(source, SourceSim(kinds=dict.fromkeys(KINDS, 0)))
         s.outputs += sink.write(source, tag, stream)
         s.records += stream.records
         s.expected_quarantine += stream.expected_quarantine

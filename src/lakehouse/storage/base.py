@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -18,6 +18,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lakehouse.contract import TableId
+from lakehouse.results import Commit, TableInfo
+
+__all__ = [
+    "Commit", "Data", "DataFile", "HistoryUnavailableError", "MaintenanceResult", "MergeSpec", "Metadata",
+    "PartitionFilter", "Snapshot", "TableInfo", "TableStore", "Txns",
+]
 
 Data: TypeAlias = pa.Table | pa.RecordBatchReader
 Txns = Mapping[str, int]
@@ -58,43 +64,9 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class TableInfo:
-    table: TableId
-    path: str
-    version: int
-    rows: int
-    files: int
-    size_bytes: int
-    partition_columns: list[str]
-    last_modified: datetime | None
-    schema: pa.Schema
-
-
-@dataclass(frozen=True)
-class Commit:
-    """One entry of a table's history."""
-
-    version: int
-    timestamp: datetime | None
-    operation: str
-    parameters: Mapping[str, Any]
-    metrics: Mapping[str, Any]
-    metadata: Mapping[str, str]  # what the writer attached (`lakehouse.job`, ...)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "timestamp": self.timestamp.isoformat() if self.timestamp else None,
-            "operation": self.operation,
-            "parameters": dict(self.parameters),
-            "metrics": dict(self.metrics),
-            "metadata": dict(self.metadata),
-        }
-
-
-@dataclass(frozen=True)
 class PartitionFilter:
-    """`column IN (values)`: the partitions a replace overwrites, or an optimize compacts."""
+    """`column IN (values)`: the rows a replace overwrites (usually whole partitions), or the
+    partitions an optimize compacts."""
 
     column: str
     values: tuple[str, ...]
@@ -150,6 +122,10 @@ class TableStore(Protocol):
 
     def txn_versions(self, table: TableId | str, app_ids: Iterable[str]) -> dict[str, int]: ...
 
+    def column_max(self, table: TableId | str, column: str) -> Any:
+        """The largest value of `column`, from the files' statistics (no data read); None if unknown."""
+        ...
+
     def changes(
         self, table: TableId | str, since: int, *, columns: Sequence[str] | None = None
     ) -> tuple[pa.RecordBatchReader, int]:
@@ -178,8 +154,10 @@ class TableStore(Protocol):
         ...
 
     def delete(
-        self, table: TableId | str, where: str, *, metadata: Metadata | None = None
-    ) -> MaintenanceResult: ...
+        self, table: TableId | str, where: str, *, txns: Txns | None = None, metadata: Metadata | None = None
+    ) -> MaintenanceResult:
+        """Delete the rows matching `where` (SQL) in one commit that also records `txns`."""
+        ...
 
     def history(self, table: TableId | str, limit: int | None = None) -> list[Commit]: ...
 
@@ -198,3 +176,28 @@ class TableStore(Protocol):
     def checkpoint(self, table: TableId | str) -> None: ...
 
     def cleanup_log(self, table: TableId | str) -> None: ...
+
+    def commit_time(self, table: TableId | str, version: int) -> datetime | None:
+        """When `version` was committed; None when its log entry has been cleaned up."""
+        ...
+
+
+# Markers retention records in the same commit as its DELETE (application transaction ids):
+# HORIZON is the first event date still complete in the table (as days since 1970-01-01): rows
+# dated before it were archived and deleted, so nothing built from the table may recompute
+# those dates. ARCHIVED is the table version the committed archive was read from.
+HORIZON = "retention:horizon"
+ARCHIVED = "retention:archived"
+EPOCH = date(1970, 1, 1)
+
+
+def horizon(store: TableStore, table: TableId) -> date | None:
+    """The first event date still complete in `table` (None: retention never deleted from it)."""
+    days = store.txn_versions(table, [HORIZON]).get(HORIZON)
+    return None if days is None else EPOCH + timedelta(days=days)
+
+
+def inputs_horizon(store: TableStore, tables: Iterable[TableId]) -> date | None:
+    """The latest horizon among `tables`: a model reading them can recompute only dates from it."""
+    found = [h for t in tables if store.exists(t) and (h := horizon(store, t)) is not None]
+    return max(found) if found else None

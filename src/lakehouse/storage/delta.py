@@ -12,33 +12,34 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaNotFound
 
 from lakehouse.config import Settings
 from lakehouse.contract import REGISTRY, TableId, resolve
 from lakehouse.exceptions import CommitConflictError, StorageError, TableNotBuiltError
+from lakehouse.results import Commit, TableInfo
+from lakehouse.storage import locks
 from lakehouse.storage.base import (
-    Commit,
     Data,
     DataFile,
     HistoryUnavailableError,
-    MaintenanceResult,
     MergeSpec,
     Metadata,
     PartitionFilter,
     Snapshot,
-    TableInfo,
     Txns,
 )
+from lakehouse.storage.delta_maintenance import DeltaMaintenance, commit_props, feed_files_missing
 from lakehouse.storage.predicates import in_list
 
 __all__ = ["DeltaStore", "TableInfo"]
@@ -46,13 +47,16 @@ __all__ = ["DeltaStore", "TableInfo"]
 log = logging.getLogger(__name__)
 
 CHANGE_FEED = "delta.enableChangeDataFeed"
+# Expires application transaction ids (our exactly-once markers) at checkpoints in engines that
+# honour it: never allowed on a lake table.
+TXN_RETENTION = "delta.setTransactionRetentionDuration"
 
 
 def _id(table: TableId | str) -> TableId:
     return resolve(table) if isinstance(table, str) else table
 
 
-class DeltaStore:
+class DeltaStore(DeltaMaintenance):
     """Reads and writes the lake's Delta tables by `TableId` (implements `TableStore`)."""
 
     def __init__(self, settings: Settings) -> None:
@@ -90,9 +94,11 @@ class DeltaStore:
             self._local.__dict__.get("tables", {}).pop(path, None)
             raise TableNotBuiltError(t.fqn) from exc
 
-    # Modules that still take the delta-rs object itself (serving) call this; it goes when they move
-    # to `snapshot`/`dataset`.
-    open = _open
+    @contextmanager
+    def _locked(self, t: TableId) -> Iterator[None]:
+        """The table's commit lock (re-entrant for a caller already holding it: `locks.hold`)."""
+        with locks.hold(self.settings, t):
+            yield
 
     def version(self, table: TableId | str) -> int | None:
         """Current version, or None when the table does not exist yet."""
@@ -152,6 +158,15 @@ class DeltaStore:
                 out[app_id] = int(v)
         return out
 
+    def column_max(self, table: TableId | str, column: str) -> Any:
+        actions = pa.table(self._open(table).get_add_actions(flatten=True))
+        name = f"max.{column}"
+        if name not in actions.column_names or actions.num_rows == 0:
+            return None
+        import pyarrow.compute as pc
+
+        return pc.max(actions.column(name)).as_py()
+
     def txn_version(self, table: TableId | str, app_id: str) -> int | None:
         return self.txn_versions(table, [app_id]).get(app_id)
 
@@ -174,8 +189,15 @@ class DeltaStore:
             return pa.RecordBatchReader.from_batches(empty.schema, empty.to_batches()), current
         if dt.metadata().configuration.get(CHANGE_FEED) != "true":
             raise HistoryUnavailableError(f"{_id(table)}: change data feed is not enabled")
+        missing = feed_files_missing(self.path(table), since + 1, current)
+        if missing:
+            raise HistoryUnavailableError(f"{_id(table)}: changes after v{since} need {missing}, which is gone")
         try:
-            reader = dt.load_cdf(starting_version=since + 1, ending_version=current, columns=wanted)
+            # The change type must be read too: projected away, a DELETE's rows (retention) would
+            # come back looking like appended ones.
+            reader = dt.load_cdf(
+                starting_version=since + 1, ending_version=current, columns=[*wanted, "_change_type"]
+            )
         except (DeltaError, OSError) as exc:
             raise HistoryUnavailableError(f"{_id(table)}: changes after v{since}: {exc}") from exc
         return _only_inserts(reader, wanted), current
@@ -209,28 +231,43 @@ class DeltaStore:
     ) -> int:
         path = self.path(t)
         path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked(t):
+            return self._write_locked(t, path, data, mode, partition_by, predicate, txns, metadata, properties)
+
+    def _write_locked(
+        self, t: TableId, path: Path, data: Data, mode: str, partition_by: Sequence[str] | None,
+        predicate: str | None, txns: Txns | None, metadata: Metadata | None,
+        properties: Mapping[str, str] | None,
+    ) -> int:
         exists = self.exists(t)
         options: dict[str, Any] = {
             "mode": mode,
             "partition_by": list(partition_by) if partition_by and not exists else None,
             "schema_mode": "merge" if exists and mode == "append" else None,
             "writer_properties": self._writer_props,
-            "commit_properties": _commit_props(txns, metadata),
+            "commit_properties": commit_props(txns, metadata),
             "configuration": None if exists else self._create_properties(t, properties),
         }
         if mode == "overwrite" and exists and predicate:
             options["predicate"] = predicate
         try:
-            write_deltalake(str(path), data, **options)
+            write_deltalake(self._open(t) if exists else str(path), data, **options)
         except CommitFailedError as exc:
             raise CommitConflictError(f"commit to {t.fqn} lost a race: {exc}") from exc
         return self._open(t).version()
 
     def _create_properties(self, t: TableId, extra: Mapping[str, str] | None) -> dict[str, str | None]:
-        props: dict[str, str | None] = {}
+        # Log cleanup only through `lakehouse optimize`, which defers it while a downstream model
+        # still needs the entries (delta-rs would otherwise clean up at every 100th commit).
+        props: dict[str, str | None] = {"delta.enableExpiredLogCleanup": "false"}
         if t in REGISTRY and REGISTRY.get(t).append_only:
             props[CHANGE_FEED] = "true"
         props.update(extra or {})
+        if TXN_RETENTION in props:
+            raise StorageError(
+                f"{t.fqn}: {TXN_RETENTION} would expire the lake's exactly-once markers",
+                hint="leave it unset: ingest and transform progress lives in those markers",
+            )
         return props
 
     def merge(
@@ -239,6 +276,12 @@ class DeltaStore:
     ) -> int:
         """Upsert `data` by `spec` in one commit that also records `txns`."""
         t = _id(table)
+        with self._locked(t):
+            return self._merge_locked(t, data, spec, txns, metadata)
+
+    def _merge_locked(
+        self, t: TableId, data: Data, spec: MergeSpec, txns: Txns | None, metadata: Metadata | None
+    ) -> int:
         dt = self._open(t)
         target = [f.name for f in dt.schema().fields]
         cols = list(spec.columns or target)
@@ -247,7 +290,7 @@ class DeltaStore:
         try:
             merger = dt.merge(
                 data, predicate=on, source_alias="s", target_alias="t",
-                writer_properties=self._writer_props, commit_properties=_commit_props(txns, metadata),
+                writer_properties=self._writer_props, commit_properties=commit_props(txns, metadata),
             )
             if spec.delete_when is not None:
                 merger = merger.when_matched_delete(predicate=spec.delete_when)
@@ -260,66 +303,6 @@ class DeltaStore:
         if txns and self.txn_versions(t, txns) != dict(txns):
             return self.record(t, txns, metadata=metadata)
         return self._open(t).version()
-
-    def delete(self, table: TableId | str, where: str, *, metadata: Metadata | None = None) -> MaintenanceResult:
-        t = _id(table)
-        dt = self._open(t)
-        before = dt.version()
-        try:
-            metrics = dt.delete(where, writer_properties=self._writer_props, commit_properties=_commit_props(None, metadata))
-        except CommitFailedError as exc:
-            raise CommitConflictError(f"delete from {t.fqn} lost a race: {exc}") from exc
-        return MaintenanceResult(
-            t, "delete", before, self._open(t).version(),
-            files_removed=int(metrics.get("num_removed_files", 0)), files_added=int(metrics.get("num_added_files", 0)),
-            details={"rows_deleted": int(metrics.get("num_deleted_rows", 0))},
-        )
-
-    # -- maintenance ------------------------------------------------------------------------
-    def optimize(
-        self, table: TableId | str, *, zorder: Sequence[str] = (), where: PartitionFilter | None = None,
-        target_size: int | None = None, metadata: Metadata | None = None,
-    ) -> MaintenanceResult:
-        t = _id(table)
-        dt = self._open(t)
-        before = dt.version()
-        filters = [(where.column, "in", list(where.values))] if where is not None else None
-        props = _commit_props(None, metadata)
-        try:
-            if zorder:
-                metrics = dt.optimize.z_order(
-                    list(zorder), partition_filters=filters, target_size=target_size,
-                    writer_properties=self._writer_props, commit_properties=props,
-                )
-            else:
-                metrics = dt.optimize.compact(
-                    partition_filters=filters, target_size=target_size,
-                    writer_properties=self._writer_props, commit_properties=props,
-                )
-        except CommitFailedError as exc:
-            raise CommitConflictError(f"optimize of {t.fqn} lost a race: {exc}") from exc
-        return MaintenanceResult(
-            t, "optimize", before, self._open(t).version(),
-            files_removed=int(metrics.get("numFilesRemoved", 0)), files_added=int(metrics.get("numFilesAdded", 0)),
-            details={k: v for k, v in metrics.items() if isinstance(v, int | float | str)},
-        )
-
-    def vacuum(
-        self, table: TableId | str, *, retention_hours: int, dry_run: bool = False,
-        enforce_retention: bool = True,
-    ) -> list[str]:
-        try:
-            return list(self._open(table).vacuum(
-                retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=enforce_retention,
-            ))
-        except DeltaError as exc:
-            raise StorageError(f"vacuum of {_id(table)} refused: {exc}") from exc
-
-    def checkpoint(self, table: TableId | str) -> None:
-        self._open(table).create_checkpoint()
-
-    def cleanup_log(self, table: TableId | str) -> None:
-        self._open(table).cleanup_metadata()
 
     # -- facts --------------------------------------------------------------------------------
     def info(self, table: TableId | str) -> TableInfo:
@@ -356,25 +339,26 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _commit_props(txns: Txns | None, metadata: Metadata | None) -> CommitProperties:
-    return CommitProperties(
-        custom_metadata=dict(metadata) if metadata else None,
-        app_transactions=[Transaction(app_id=k, version=int(v)) for k, v in (txns or {}).items()] or None,
-    )
-
-
 def _only_inserts(reader: pa.RecordBatchReader, columns: list[str]) -> pa.RecordBatchReader:
-    """The change feed's inserted rows, without its bookkeeping columns."""
+    """The change feed's inserted rows, without its bookkeeping columns.
+
+    A projected feed hands strings back as string views, which Arrow cannot filter yet: those
+    columns are cast to plain strings first (a cheap, vectorised copy).
+    """
     import pyarrow.compute as pc
 
     reader = pa.RecordBatchReader.from_stream(reader)  # delta-rs hands back an arro3 reader
-    out_schema = pa.schema([reader.schema.field(c) for c in columns])
+    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+    fields = [reader.schema.field(c) for c in columns]
+    out_schema = pa.schema([f.with_type(plain.get(f.type, f.type)) for f in fields])
 
     def batches() -> Iterable[pa.RecordBatch]:
         for b in reader:
+            cols = [b.column(c).cast(out_schema.field(c).type) for c in columns]
             if "_change_type" in b.schema.names:
-                b = b.filter(pc.equal(b.column("_change_type"), "insert"))
-            yield pa.RecordBatch.from_arrays([b.column(c) for c in columns], schema=out_schema)
+                mask = pc.equal(b.column("_change_type").cast(pa.string()), "insert")
+                cols = [c.filter(mask) for c in cols]
+            yield pa.RecordBatch.from_arrays(cols, schema=out_schema)
 
     return pa.RecordBatchReader.from_batches(out_schema, batches())
 

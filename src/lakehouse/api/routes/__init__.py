@@ -1,1 +1,1 @@
-"""HTTP routes, one module per resource; each route parses, calls `Governance`, renders."""
+"""HTTP routes, one module per resource; each route parses, calls the `Lakehouse` facade, renders."""

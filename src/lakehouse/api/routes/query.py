@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
-from lakehouse.api.auth import Caller, gov_of
+from lakehouse.api.auth import Caller, lh_of
 from lakehouse.api.observe import note
 from lakehouse.api.offload import offload
 from lakehouse.api.render import render
 from lakehouse.api.schemas import QueryRequest
-from lakehouse.query.engine import QueryResult
+from lakehouse.results import QueryResult
 
 router = APIRouter(tags=["query"])
 
@@ -22,11 +22,11 @@ router = APIRouter(tags=["query"])
 )
 async def query(request: Request, body: QueryRequest, who: Caller,
                 accept: Annotated[str | None, Header()] = None) -> Response:
-    gov = gov_of(request)
+    lh = lh_of(request)
     note(request, query=body.sql)
 
     def work() -> tuple[QueryResult, Response]:
-        result = gov.query(body.sql, who, body.limit)
+        result = lh.query.sql(body.sql, who, body.limit)
         return result, render(result, accept)
 
     result, response = await offload(request, work)

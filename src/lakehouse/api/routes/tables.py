@@ -4,11 +4,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from lakehouse.api.auth import Caller, gov_of
+from lakehouse.api.auth import Caller, lh_of
 from lakehouse.api.observe import note
 from lakehouse.api.offload import offload
 from lakehouse.api.render import json_response, render
-from lakehouse.query.engine import QueryResult
+from lakehouse.results import QueryResult
 
 router = APIRouter(tags=["tables"])
 TableName = Annotated[str, Path(max_length=200, description="`gold.user_segments`, `user_segments_gold` or `gold_user_segments`")]
@@ -17,16 +17,16 @@ TableName = Annotated[str, Path(max_length=200, description="`gold.user_segments
 @router.get("/tables", summary="Every table that exists, with rows, size, version, last update")
 async def list_tables(request: Request, who: Caller,
                       layer: Literal["bronze", "silver", "gold"] | None = None) -> Response:
-    gov = gov_of(request)
-    tables = await offload(request, gov.list_tables, who, layer)
+    lh = lh_of(request)
+    tables = await offload(request, lh.catalog.list_tables, who, layer)
     note(request, tables=[t["table"] for t in tables])
     return json_response({"tables": tables})
 
 
 @router.get("/tables/{name}", summary="Schema, partitioning, Delta facts, catalog entry, quality")
 async def describe(request: Request, name: TableName, who: Caller) -> Response:
-    gov = gov_of(request)
-    body = await offload(request, gov.describe, name, who)
+    lh = lh_of(request)
+    body = await offload(request, lh.catalog.describe, name, who)
     note(request, tables=[body["table"]])
     return json_response(body)
 
@@ -40,12 +40,12 @@ async def preview(
     version: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    gov = gov_of(request)
+    lh = lh_of(request)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     note(request, query=filter)
 
     def work() -> tuple[QueryResult, Response]:
-        result = gov.preview(name, who, limit=limit, columns=cols, where=filter, version=version)
+        result = lh.query.preview(name, who, limit=limit, columns=cols, where=filter, version=version)
         return result, render(result, accept)
 
     result, response = await offload(request, work)
@@ -56,7 +56,7 @@ async def preview(
 @router.get("/tables/{name}/history", summary="Delta commit history")
 async def history(request: Request, name: TableName, who: Caller,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> Response:
-    gov = gov_of(request)
-    commits = await offload(request, gov.history, name, who, limit)
-    note(request, tables=[gov.table(name, who).fqn], rows=len(commits))
+    lh = lh_of(request)
+    commits = await offload(request, lh.catalog.history, name, who, limit)
+    note(request, tables=[lh.access.table(name, who).fqn], rows=len(commits))
     return json_response({"history": commits})

@@ -28,13 +28,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.config import Settings
+from lakehouse.contract import TableId
 from lakehouse.exceptions import CommitConflictError
 from lakehouse.ingest.bronze import QUARANTINE, BronzeWriter, new_batch_id
 from lakehouse.ingest.kafka.batch import Chunk, Lines, to_lines
 from lakehouse.ingest.kafka.client import app_id
 from lakehouse.ingest.parse import RecordParser
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 log = logging.getLogger(__name__)
 

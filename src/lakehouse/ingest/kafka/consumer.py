@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.config import SOURCES, Settings
+from lakehouse.contract import TableId
 from lakehouse.exceptions import BrokerUnavailableError
 from lakehouse.ingest.bronze import QUARANTINE
 from lakehouse.ingest.files import SourceCounts, new_connection
@@ -50,7 +51,6 @@ from lakehouse.ingest.parse import RecordParser
 from lakehouse.ingest.schemas import SCHEMAS
 from lakehouse.reports import RunReport
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from lakehouse.config import SOURCES, Settings
+from lakehouse.contract import TableId
 from lakehouse.ingest.kafka.client import (
     Consumer,
     app_id,
@@ -13,7 +14,6 @@ from lakehouse.ingest.kafka.client import (
     watermarks,
 )
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.names import TableId
 
 
 def consumer_lag(settings: Settings, sources: list[str] | None = None) -> dict[str, dict[int, int]]:

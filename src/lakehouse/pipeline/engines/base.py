@@ -52,6 +52,14 @@ class Engine(Protocol):
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]: ...
 
+    def fetch_dicts(self, sql: str) -> list[dict[str, Any]]:
+        """A small result as Python values, one dict per row (samples, summaries)."""
+        ...
+
+    def schema(self, sql: str) -> pa.Schema:
+        """The Arrow schema of `sql`'s result, without running it in full."""
+        ...
+
     def scalar(self, sql: str) -> Any: ...
 
     def write(

@@ -115,6 +115,13 @@ class DuckDBEngine:
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
 
+    def fetch_dicts(self, sql: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.con.sql(sql).to_arrow_table().to_pylist()
+        return rows
+
+    def schema(self, sql: str) -> pa.Schema:
+        return self.con.sql(sql).limit(0).to_arrow_table().schema
+
     def scalar(self, sql: str) -> Any:
         rows = self.con.execute(sql).fetchall()
         return rows[0][0] if rows else None

@@ -1,7 +1,17 @@
 """Model kinds: one module per way a model's new input becomes a commit to its table."""
 
 from lakehouse.contract import ModelKind
-from lakehouse.pipeline.kinds.base import Context, Inputs, Kind, Validate, app_id
+from lakehouse.pipeline.kinds.base import (
+    Batch,
+    Context,
+    Gate,
+    GateFactory,
+    Inputs,
+    Kind,
+    NoChecks,
+    Validate,
+    app_id,
+)
 from lakehouse.pipeline.kinds.cdc_merge import CdcMerge
 from lakehouse.pipeline.kinds.full import Full, rebuild
 from lakehouse.pipeline.kinds.partition import Partition
@@ -12,4 +22,6 @@ KINDS: dict[ModelKind, Kind] = {
     k.name: k for k in (UniqueKey(), Partition(), Sessions(), CdcMerge(), Full())
 }
 
-__all__ = ["KINDS", "Context", "Inputs", "Kind", "Validate", "app_id", "rebuild"]
+__all__ = [
+    "KINDS", "Batch", "Context", "Gate", "GateFactory", "Inputs", "Kind", "NoChecks", "Validate", "app_id", "rebuild",
+]

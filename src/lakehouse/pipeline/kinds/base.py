@@ -8,7 +8,7 @@ killed midway resumes correctly because progress and data are committed together
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -17,12 +17,52 @@ from lakehouse.contract import REGISTRY, ModelKind, TableId
 from lakehouse.contract.arrow import arrow_schema
 from lakehouse.pipeline.engines.base import Engine
 from lakehouse.pipeline.registry import Model
-from lakehouse.results import ModelResult
+from lakehouse.pipeline.sql import quote
+from lakehouse.results import CheckResult, ModelResult
 from lakehouse.storage.base import Metadata, TableStore
 
-# A hook between staging a model's rows and committing them (data quality plugs in here):
-# given the model and the name of the staged relation, it returns the relation to commit.
-Validate = Callable[[Model, str], str]
+
+@dataclass(frozen=True)
+class Batch:
+    """What a run is about to commit to a model's table.
+
+    `relation` names the staged rows; `remaining` is a SELECT of the table's rows that stay as
+    they are after the commit, in the declared columns (None: the commit replaces everything), so
+    checks over the whole table see it as it will be; `txns` are the markers the commit carries.
+    """
+
+    relation: str
+    txns: Mapping[str, int]
+    remaining: str | None = None
+    materialized: bool = True  # `relation` is a table in the engine (False: a view over the model)
+
+
+# The hook between staging a model's rows and committing them (data quality plugs in here):
+# given the model and its staged batch, it returns the relation to commit (or raises to stop).
+Validate = Callable[[Model, Batch], str]
+
+
+def _no_checks(model: Model, batch: Batch) -> str:
+    return batch.relation
+
+
+class Gate(Protocol):
+    """A `Validate` hook that also keeps what it found (the quality gate)."""
+
+    results: list[CheckResult]
+
+    def __call__(self, model: Model, batch: Batch) -> str: ...
+
+
+class NoChecks:
+    def __init__(self) -> None:
+        self.results: list[CheckResult] = []
+
+    def __call__(self, model: Model, batch: Batch) -> str:
+        return batch.relation
+
+
+GateFactory = Callable[[Engine, str], Gate]  # (the run's engine, the run id) -> the run's gate
 
 
 def app_id(target: TableId, source: TableId) -> str:
@@ -58,7 +98,7 @@ class Context:
     settings: Settings
     store: TableStore
     engine: Engine
-    validate: Validate = field(default=lambda model, relation: relation)
+    validate: Validate = field(default=_no_checks)
 
     def metadata(self, model: Model, mode: str) -> Metadata:
         return {"lakehouse.job": f"transform.{model.table.layer}", "lakehouse.mode": mode}
@@ -73,6 +113,18 @@ class Context:
             self.engine.bind_arrow(source, arrow_schema(REGISTRY.get(source)).empty_table())
         else:
             self.engine.bind_table(source, where=where)
+
+    def columns(self, model: Model) -> str:
+        """The model's declared columns, quoted, in order (what every commit writes)."""
+        return ", ".join(quote(c) for c in model.spec.column_names)
+
+    def bind_target(self, model: Model) -> str | None:
+        """The model's table as it is now, under `__target_<name>` (None when not built yet)."""
+        if not self.store.exists(model.table):
+            return None
+        name = f"__target_{model.table.layer}_{model.table.name}"
+        self.engine.bind_table(model.table, name=name)
+        return name
 
     def count(self, relation: TableId | str) -> int:
         name = relation.fqn if isinstance(relation, TableId) else relation

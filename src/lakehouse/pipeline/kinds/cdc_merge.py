@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lakehouse.contract import ModelKind
-from lakehouse.pipeline.kinds.base import Context, Inputs
+from lakehouse.pipeline.kinds.base import Batch, Context, Inputs
 from lakehouse.pipeline.registry import Model
 from lakehouse.pipeline.sql import quote
 from lakehouse.results import ModelResult
@@ -27,7 +27,12 @@ class CdcMerge:
         rows_in = ctx.bind_new_rows(model, inputs, inputs.only)
         stage = f"__stage_{model.table.name}"
         rows_out = ctx.engine.materialize(stage, model.sql)
-        staged = ctx.validate(model, stage)
+        target, key = ctx.bind_target(model), quote(spec.key)
+        remaining = None if target is None else (
+            f"SELECT {ctx.columns(model)} FROM {target} AS t "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE s.{key} = t.{key})"
+        )
+        staged = ctx.validate(model, Batch(stage, inputs.txns(model.table), remaining))
         columns = tuple(ctx.store.schema(model.table).names)
         ctx.engine.merge(
             model.table,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lakehouse.contract import ModelKind
-from lakehouse.pipeline.kinds.base import Context, Inputs
+from lakehouse.pipeline.kinds.base import Batch, Context, Inputs
+from lakehouse.pipeline.kinds.retained import keep
 from lakehouse.pipeline.kinds.sql import select_sql
 from lakehouse.pipeline.registry import Model
 from lakehouse.results import ModelResult
@@ -19,9 +20,17 @@ def rebuild(ctx: Context, model: Model, inputs: Inputs, reason: str | None = Non
     for t, version in inputs.current.items():
         ctx.bind_input(t, version)
     rows_in = sum(ctx.count(t) for t in inputs.current)
-    staged = ctx.validate(model, _staged_view(ctx, model))
+    # Rows retention made impossible to recompute stay as they are (`retained.py`).
+    split = keep(ctx, model, inputs, _staged_view(ctx, model))
+    staged = ctx.validate(model, Batch(split.new, inputs.txns(model.table), split.kept, materialized=False))
+    rows = f"SELECT * FROM {staged}" + (f" UNION ALL BY NAME {split.kept}" if split.kept else "")
+    if split.frozen_before is not None:
+        note = "rows {} kept".format(f"dated before {split.frozen_before}" if model.spec.retention_column else
+                                     "of keys the trimmed input no longer holds") if split.kept else \
+            f"inputs retained from {split.frozen_before}"
+        reason = "; ".join(filter(None, [reason, note]))
     ctx.engine.write(
-        model.table, f"SELECT * FROM {staged}", mode="overwrite",
+        model.table, rows, mode="overwrite",
         partition_by=model.spec.partition_by or None, txns=inputs.txns(model.table),
         metadata=ctx.metadata(model, "full"),
     )

@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 
 from lakehouse.contract import REGISTRY, ModelKind, TableId
 from lakehouse.exceptions import ConfigError
-from lakehouse.pipeline.kinds.base import Context, Inputs
+from lakehouse.pipeline.kinds.base import Batch, Context, Inputs
+from lakehouse.pipeline.kinds.retained import frozen_before
 from lakehouse.pipeline.registry import Model
 from lakehouse.pipeline.sql import in_list
 from lakehouse.results import ModelResult
@@ -44,6 +45,9 @@ class Partition:
 
     def incremental(self, ctx: Context, model: Model, inputs: Inputs) -> ModelResult:
         dates = touched_partitions(ctx, inputs)
+        frozen = frozen_before(ctx, model, inputs)
+        if frozen is not None:  # dates retention trimmed are not recomputed (`retained.py`)
+            dates = [d for d in dates if d >= frozen.isoformat()]
         column = model.partition_column
         if column is None:
             raise ConfigError(f"{model.table} is a partition model without a partition column")
@@ -51,18 +55,32 @@ class Partition:
             # Inputs moved (e.g. compaction) without new rows: just record the new versions.
             ctx.store.record(model.table, inputs.txns(model.table), metadata=ctx.metadata(model, "incremental"))
             return ModelResult(table=model.table.fqn, kind=self.name, mode="incremental", reason="no new rows")
-        for t, version in inputs.current.items():
-            ctx.bind_input(t, version, where=in_list(_partition_column(t), dates))
-        rows_in = sum(ctx.count(t) for t in inputs.current)
-        stage = f"__stage_{model.table.name}"
-        rows_out = ctx.engine.materialize(stage, model.sql)
-        staged = ctx.validate(model, stage)
-        ctx.engine.write(
-            model.table, f"SELECT * FROM {staged}", mode="overwrite",
-            where=PartitionFilter(column, tuple(dates)), txns=inputs.txns(model.table),
-            metadata=ctx.metadata(model, "incremental"),
-        )
-        return ModelResult(
-            table=model.table.fqn, kind=self.name, mode="incremental", rows_in=rows_in, rows_out=rows_out,
-            partitions=dates,
-        )
+        return replace_dates(ctx, model, inputs, dates, txns=inputs.txns(model.table), mode="incremental")
+
+
+def replace_dates(
+    ctx: Context, model: Model, inputs: Inputs, dates: list[str], *, txns: dict[str, int], mode: str,
+) -> ModelResult:
+    """Recompute `dates` from all input rows of those dates and replace them in one commit
+    (also what a backfill does, with no markers: `txns={}`)."""
+    column = model.partition_column
+    if column is None:
+        raise ConfigError(f"{model.table} is a partition model without a partition column")
+    for t, version in inputs.current.items():
+        ctx.bind_input(t, version, where=in_list(_partition_column(t), dates))
+    rows_in = sum(ctx.count(t) for t in inputs.current)
+    stage = f"__stage_{model.table.name}"
+    rows_out = ctx.engine.materialize(stage, model.sql)
+    target = ctx.bind_target(model)
+    remaining = None if target is None else (
+        f"SELECT {ctx.columns(model)} FROM {target} WHERE NOT ({in_list(column, dates)})"
+    )
+    staged = ctx.validate(model, Batch(stage, txns, remaining))
+    ctx.engine.write(
+        model.table, f"SELECT * FROM {staged}", mode="overwrite",
+        where=PartitionFilter(column, tuple(dates)), txns=txns or None, metadata=ctx.metadata(model, mode),
+    )
+    return ModelResult(
+        table=model.table.fqn, kind=model.kind, mode="incremental", rows_in=rows_in, rows_out=rows_out,
+        partitions=dates,
+    )

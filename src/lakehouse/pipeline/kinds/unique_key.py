@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lakehouse.contract import ModelKind
-from lakehouse.pipeline.kinds.base import Context, Inputs
+from lakehouse.pipeline.kinds.base import Batch, Context, Inputs
 from lakehouse.pipeline.kinds.sql import select_sql
 from lakehouse.pipeline.registry import Model
 from lakehouse.pipeline.sql import quote
@@ -32,7 +32,8 @@ class UniqueKey:
             f"SELECT n.* FROM ({select_sql(model)}) AS n "
             f"ANTI JOIN (SELECT {key} FROM {model.table.fqn}) AS old USING ({key})",
         )
-        staged = ctx.validate(model, stage)
+        remaining = f"SELECT {ctx.columns(model)} FROM {model.table.fqn}"
+        staged = ctx.validate(model, Batch(stage, inputs.txns(model.table), remaining))
         ctx.engine.write(
             model.table, f"SELECT * FROM {staged}", mode="append", txns=inputs.txns(model.table),
             metadata=ctx.metadata(model, "incremental"),

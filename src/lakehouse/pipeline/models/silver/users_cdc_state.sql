@@ -8,8 +8,17 @@ SELECT
     json_extract_string("after", '$.name') AS name,
     json_extract_string("after", '$.country') AS country,
     json_extract_string("after", '$.plan') AS plan,
-    TRY_CAST(json_extract_string("after", '$.created_at') AS TIMESTAMPTZ) AS created_at,
-    TRY_CAST(json_extract_string("after", '$.updated_at') AS TIMESTAMPTZ) AS updated_at
+    -- Outside the lake's time window (1900-01-01 .. 2200-01-01 UTC; `infinity`, year 99999) is unknown.
+    CASE WHEN TRY_CAST(json_extract_string("after", '$.created_at') AS TIMESTAMPTZ)
+            >= TIMESTAMPTZ '1900-01-01 00:00:00+00'
+        AND TRY_CAST(json_extract_string("after", '$.created_at') AS TIMESTAMPTZ)
+            < TIMESTAMPTZ '2200-01-01 00:00:00+00'
+        THEN TRY_CAST(json_extract_string("after", '$.created_at') AS TIMESTAMPTZ) END AS created_at,
+    CASE WHEN TRY_CAST(json_extract_string("after", '$.updated_at') AS TIMESTAMPTZ)
+            >= TIMESTAMPTZ '1900-01-01 00:00:00+00'
+        AND TRY_CAST(json_extract_string("after", '$.updated_at') AS TIMESTAMPTZ)
+            < TIMESTAMPTZ '2200-01-01 00:00:00+00'
+        THEN TRY_CAST(json_extract_string("after", '$.updated_at') AS TIMESTAMPTZ) END AS updated_at
 FROM bronze.cdc_changes
 WHERE source_table = 'users'
     AND json_extract_string(coalesce("after", "before"), '$.id') IS NOT NULL

@@ -1,0 +1,104 @@
+"""Cron windows and the lease race, against references that cannot be wrong the same way."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from cronsim import CronSim
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lakehouse.config import JobSchedule, ScheduleSettings
+from lakehouse.exceptions import ConfigError
+from lakehouse.metadata.store import MetadataStore
+from lakehouse.ops.scheduler import ScheduleStore
+from lakehouse.ops.scheduler.cron import COUNT_LIMIT, due, latest_slot, next_slot
+
+CRONS = ["*/10 * * * *", "0 * * * *", "30 2 * * *", "0 2 * * *", "15 1,3 * * *", "0 0 * * 0", "*/7 3 * * *",
+         "59 23 L * *", "0 12 * * 1#2"]
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+PG_URL = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
+
+
+def forward(expr: str, after: datetime, now: datetime, tz: str) -> list[datetime]:
+    out = []
+    for t in CronSim(expr, after.astimezone(ZoneInfo(tz))):
+        u = t.astimezone(UTC)
+        if u > now or len(out) > COUNT_LIMIT:
+            break
+        if u > after:
+            out.append(u)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    expr=st.sampled_from(CRONS), tz=st.sampled_from(ZONES),
+    start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    minutes=st.integers(min_value=0, max_value=30 * 24 * 60), keep=st.integers(min_value=1, max_value=5),
+)
+def test_due_is_the_newest_slots_of_the_window(expr: str, tz: str, start: datetime, minutes: int, keep: int) -> None:
+    now = start + timedelta(minutes=minutes, seconds=start.second % 7)
+    ref = forward(expr, start, now, tz)
+    d = due(expr, start, now, keep=keep, tz=tz)
+    assert d.total == min(len(ref), COUNT_LIMIT)
+    if len(ref) <= COUNT_LIMIT:
+        assert list(d.slots) == ref[-keep:]
+    assert all(start < s <= now for s in d.slots) and list(d.slots) == sorted(set(d.slots))
+    last = latest_slot(expr, now, tz)
+    assert last is not None and last <= now and next_slot(expr, last, tz) > now
+    if ref and len(ref) <= COUNT_LIMIT:
+        assert last == ref[-1]
+
+
+@pytest.mark.parametrize("bad", ["* * * * * *", "@daily", "61 * * * *", "0 0 31 2 *", "every hour", ""])
+def test_bad_crons_are_config_errors(bad: str) -> None:
+    with pytest.raises(ConfigError, match="cron expression"):
+        ScheduleSettings(gold=JobSchedule(cron=bad))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ScheduleStore]:
+    if request.param == "sqlite":
+        dsn = f"sqlite:///{tmp_path / 'metadata.db'}"
+    else:
+        if not PG_URL:
+            pytest.skip("set LAKEHOUSE_TEST_POSTGRES_URL to run on PostgreSQL")
+        engine = sa.create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+        dsn = PG_URL
+    meta = MetadataStore.open(dsn)
+    yield ScheduleStore(meta.engine)
+    meta.close()
+
+
+@pytest.mark.parametrize("rivals", [2, 8])
+def test_rivals_racing_for_a_lease_get_exactly_one_holder(store: ScheduleStore, rivals: int) -> None:
+    for round_ in range(5):
+        name = f"race-{rivals}-{round_}"
+        barrier = threading.Barrier(rivals)
+        won: list[str] = []
+
+        def take(who: str, name: str = name, barrier: threading.Barrier = barrier, won: list[str] = won) -> None:
+            barrier.wait()
+            if store.acquire(name, who, 60) is not None:
+                won.append(who)
+
+        threads = [threading.Thread(target=take, args=(f"h{i}",)) for i in range(rivals)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(won) == 1
+        lease = store.lease(name)
+        assert lease is not None and lease.holder == won[0] and lease.live and lease.token == 1
