@@ -167,6 +167,14 @@ class SparkEngine:
         columns = [c.to_pylist() for c in table.columns]
         return list(zip(*columns, strict=True)) if columns else []
 
+    def fetch_dicts(self, sql: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.arrow(sql).to_pylist()
+        return rows
+
+    def schema(self, sql: str) -> pa.Schema:
+        schema: pa.Schema = self._df(sql).limit(0).toArrow().schema
+        return schema
+
     def scalar(self, sql: str) -> Any:
         rows = self.rows(sql)
         return rows[0][0] if rows else None

@@ -10,6 +10,11 @@ not fail, so the AST is rewritten first where the two engines differ in meaning:
   the double's exact binary value half away from zero as DuckDB does (Spark rounds its
   shortest decimal form: `round(2.675, 2)` is 2.67 on DuckDB, 2.68 on Spark).
 - `epoch_us`, `isfinite`, `quantile_cont`, `strftime` patterns with literal text: Spark's own.
+- Counts and date parts are BIGINT as in DuckDB (Spark's `size`, `length`, `extract`, `hour`
+  ... are INT): the quality gate's schema check holds a batch to the declared types.
+- `regexp_full_match` (the quality checks' `matches`) is an anchored `RLIKE` (`\\z`: a final
+  newline is not skipped, as RE2's full match does not skip it); `to_json(alias)` of a row (the
+  quarantine) is `to_json(struct(alias.*))` with NULL fields kept and DuckDB's timestamp layout.
 - QUALIFY and `* EXCLUDE` stay native (Spark 4 has both; sqlglot would expand QUALIFY into a
   subquery whose `SELECT *` keeps the row-number column).
 - `layer.table` names become temp-view names (`layer__table`): Spark temp views cannot be
@@ -127,14 +132,68 @@ def _node(node: exp.Expression) -> exp.Expression:
         return _round(node)
     if isinstance(node, exp.TimeToStr) and isinstance(node.args.get("format"), exp.Literal):
         return _spark("DATE_FORMAT({x}, {f})", x=_sub(node.this), f=exp.Literal.string(java_pattern(node.text("format"))))
+    if isinstance(node, _INT_ON_SPARK) and not isinstance(node.parent, exp.Cast):
+        return exp.cast(_rewritten_children(node), "BIGINT")
+    if isinstance(node, exp.RegexpFullMatch):
+        return _full_match(node)
     if isinstance(node, exp.Anonymous):
         name, args = node.name.lower(), node.expressions
+        if name == "to_json" and len(args) == 1 and _is_row_alias(args[0]):
+            return _spark(f"TO_JSON(STRUCT({args[0].name}.*), {_JSON_OPTIONS})")
         if name in ("epoch_us", "epoch_ms") and len(args) == 1:
             return _spark("UNIX_MICROS({x})" if name == "epoch_us" else "UNIX_MILLIS({x})", x=_sub(args[0]))
         if name in ("isfinite", "isinf") and len(args) == 1:
             op = "<" if name == "isfinite" else "="
             return _spark(f"ABS({{x}}) {op} CAST('Infinity' AS DOUBLE)", x=_sub(args[0]))
     return node
+
+
+# DuckDB returns BIGINT for these, Spark INT.
+_INT_ON_SPARK = (
+    exp.ArraySize, exp.Length, exp.Extract, exp.Year, exp.Month, exp.Day, exp.Hour, exp.Minute,
+    exp.Second, exp.DayOfWeek, exp.DayOfMonth, exp.DayOfYear, exp.WeekOfYear, exp.Quarter,
+)
+
+
+def _rewritten_children(node: exp.Expression) -> exp.Expression:
+    """A copy of `node` whose arguments are rewritten (the node itself kept)."""
+    out = node.copy()
+    for key, value in out.args.items():
+        if isinstance(value, exp.Expression):
+            out.set(key, _sub(value))
+        elif isinstance(value, list):
+            out.set(key, [_sub(v) if isinstance(v, exp.Expression) else v for v in value])
+    return out
+
+
+# NULL fields kept (Spark drops them by default) and timestamps laid out as DuckDB's to_json
+# does (`2026-03-01 10:00:00.120000+00`; DuckDB trims the fraction's trailing zeros).
+_JSON_OPTIONS = (
+    "MAP('ignoreNullFields', 'false', 'timestampFormat', 'yyyy-MM-dd HH:mm:ss.SSSSSSx', "
+    "'timestampNTZFormat', 'yyyy-MM-dd HH:mm:ss.SSSSSS')"
+)
+
+
+def _is_row_alias(arg: exp.Expression) -> bool:
+    """Whether `arg` is a bare name of a relation in the enclosing SELECT's FROM (DuckDB reads
+    it as the whole row, a struct; Spark has no such reference)."""
+    if not isinstance(arg, exp.Column) or arg.table:
+        return False
+    select = arg.find_ancestor(exp.Select)
+    if select is None:
+        return False
+    sources = [select.args.get("from_"), *(select.args.get("joins") or [])]
+    names = {t.alias_or_name for src in sources if src is not None for t in [src.this]}
+    return arg.name in names
+
+
+def _full_match(node: exp.RegexpFullMatch) -> exp.Expression:
+    pattern = node.expression
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        anchored: exp.Expression = exp.Literal.string("^(?:" + pattern.name + ")\\z")
+    else:
+        anchored = _spark("CONCAT('^(?:', {p}, ')\\\\z')", p=_sub(pattern))
+    return exp.RegexpLike(this=_sub(node.this), expression=anchored)
 
 
 def _sort_key(order: exp.Order, value: exp.Expression | None) -> exp.Expression:
