@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lakehouse.access import AccessService, Principal
 from lakehouse.catalog.service import CatalogService
 from lakehouse.config import SOURCES, Settings
-from lakehouse.contract import LAYERS, Layer, TableId, resolve, tables_in
-from lakehouse.exceptions import InputError, LakehouseError, TransformError
+from lakehouse.contract import LAYERS, TableId, resolve, tables_in
+from lakehouse.exceptions import InputError, LakehouseError
 from lakehouse.metadata.store import MetadataStore
 from lakehouse.query.service import QueryService
 from lakehouse.query.text import duckdb_text as values_as_text
@@ -31,7 +31,6 @@ from lakehouse.reports import RunReport
 from lakehouse.results import Commit, JobResult, Summary, TableInfo, TransformResult
 from lakehouse.simulate import FileSink, SimulationReport, simulate, simulate_rate
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.locks import table_lock
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
@@ -63,11 +62,6 @@ def _stop_when_set(event: threading.Event, stop: Callable[[], None]) -> None:
         stop()
 
     threading.Thread(target=watch, name="lakehouse-ingest-stop", daemon=True).start()
-
-
-def pipeline_lock(settings: Settings) -> Any:
-    """The lake's transform lock: transforms and backfills run one at a time (a file lock)."""
-    return table_lock(settings, "transform")
 
 
 class Lakehouse:
@@ -199,49 +193,25 @@ class Lakehouse:
         (a `fail` check, an error) is recorded like any other and raises `TransformError` naming
         where it stopped. Later layers do not run after a failed one.
         """
-        from lakehouse.pipeline.engines import ENGINE_NAMES, make_engine
-        from lakehouse.pipeline.runner import PipelineRunner
-        from lakehouse.quality import Validator
+        from lakehouse.transforms import transform
 
-        if layer is not None and layer not in ("silver", "gold"):
-            raise InputError(f"unknown layer '{layer}'", hint="use --layer silver or --layer gold")
-        chosen = engine or self.settings.engine
-        if chosen not in ENGINE_NAMES:
-            raise InputError(f"unknown engine '{chosen}'", hint=f"choose from {', '.join(ENGINE_NAMES)}")
         self._warm_up()
-        runner = PipelineRunner(
-            self.settings, self.store, engine=lambda: make_engine(self.settings, self.store, chosen),
-            gate=lambda engine, run_id: Validator(self.store, engine, run_id, enabled=self.settings.quality_checks),
-        )
-        layers: list[Layer] = ["silver" if layer == "silver" else "gold"] if layer else ["silver", "gold"]
-        results = []
-        # Transforms and backfills of one lake run one at a time (a scheduled run, a manual one).
-        with pipeline_lock(self.settings):
-            for lay in layers:
-                result = self._finish(runner.run_layer(lay, full_refresh=full_refresh, progress=progress))
-                results.append(result)
-                if result.status == "failed":
-                    raise TransformError(result) from runner.last_error  # the cause says if it is transient
-        return results
+        return transform(self.settings, self.store, self._finish, layer=layer, full_refresh=full_refresh,
+                         progress=progress, engine=engine)
 
     # -- backfill -------------------------------------------------------------------------------
-    def backfill(self, date_from: date, date_to: date, tables: list[str] | None = None) -> BackfillResult:
+    def backfill(
+        self, date_from: date, date_to: date, tables: list[str] | None = None, *, engine: str | None = None,
+    ) -> BackfillResult:
         """Rebuild silver and gold for a range of event dates from bronze, leaving other dates as
-        they are and the incremental progress markers right (`docs/scheduling.md`)."""
+        they are and the incremental progress markers right (`docs/scheduling.md`), on `engine`
+        (default: `settings.engine`)."""
         from lakehouse.pipeline.backfill import Backfill
-        from lakehouse.quality import Validator
+        from lakehouse.transforms import backfill
 
         Backfill.check(date_from, date_to, tables)
         self._warm_up()
-        job = Backfill(
-            self.settings, self.store,
-            gate=lambda engine, run_id: Validator(self.store, engine, run_id, enabled=self.settings.quality_checks),
-        )
-        with pipeline_lock(self.settings):
-            result = self._finish(job.run(date_from, date_to, tables))
-        if result.status == "failed":
-            raise TransformError(result) from job.last_error
-        return result
+        return backfill(self.settings, self.store, self._finish, date_from, date_to, tables, engine=engine)
 
     # -- schedule -------------------------------------------------------------------------------
     @cached_property
@@ -294,26 +264,9 @@ class Lakehouse:
     def run_job(self, name: str, *, due_between: tuple[datetime, datetime] | None = None) -> Outcome | None:
         """Run one job now, as the scheduler would (its lease, retries, history); None when
         `due_between` is given and the job has no slot in that window (Airflow's intervals)."""
-        from lakehouse.ops.scheduler import (
-            Control,
-            Executor,
-            SystemClock,
-            holder_id,
-            job_by_name,
-        )
-        from lakehouse.ops.scheduler.cron import due
+        from lakehouse.ops.scheduler.execute import run_now
 
-        job = job_by_name(self.settings.schedule, name)
-        slot = None
-        if due_between is not None:
-            start, end = due_between
-            window = due(job.cron, start, end, keep=1, tz=self.settings.schedule.timezone)
-            if not window.slots:
-                return None
-            slot = window.slots[-1]
-        executor = Executor(self.schedule_store, self.scheduled_jobs(), self.settings.schedule,
-                            holder=holder_id(), clock=SystemClock(), control=Control())
-        return executor.run(job, slot=slot, trigger="manual" if slot is None else "external")
+        return run_now(self.schedule_store, self.scheduled_jobs(), self.settings.schedule, name, due_between=due_between)
 
     def airflow_dag(self, *, dag_id: str = "lakehouse", command: str = "lakehouse") -> str:
         """An Airflow DAG file with the schedule's jobs, crons and dependencies, calling the CLI."""

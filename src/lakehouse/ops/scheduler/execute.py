@@ -195,3 +195,26 @@ class Executor:
 
     def _sleep(self, seconds: float) -> None:
         self.clock.wait(seconds, self.control.stopping)
+
+
+def run_now(
+    store: ScheduleStore, jobs: Mapping[str, JobFn], settings: ScheduleSettings, name: str, *,
+    due_between: tuple[datetime, datetime] | None = None,
+) -> Outcome | None:
+    """Run one job now, as the scheduler would (its lease, retries, history); None when
+    `due_between` is given and the job has no slot in that window (Airflow's intervals)."""
+    from lakehouse.ops.scheduler.clock import SystemClock
+    from lakehouse.ops.scheduler.cron import due
+    from lakehouse.ops.scheduler.jobs import job_by_name
+    from lakehouse.ops.scheduler.lease import holder_id
+
+    job = job_by_name(settings, name)
+    slot = None
+    if due_between is not None:
+        start, end = due_between
+        window = due(job.cron, start, end, keep=1, tz=settings.timezone)
+        if not window.slots:
+            return None
+        slot = window.slots[-1]
+    executor = Executor(store, jobs, settings, holder=holder_id(), clock=SystemClock(), control=Control())
+    return executor.run(job, slot=slot, trigger="manual" if slot is None else "external")
