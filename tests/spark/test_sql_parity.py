@@ -95,7 +95,9 @@ def test_ordered_lists_first_and_last_keep_duckdbs_order_and_nulls(engines: tupl
     data = pa.table({
         "user_id": [r[0] for r in rows],
         "ts": pa.array([None if r[1] is None else BASE + timedelta(minutes=r[1]) for r in rows], pa.timestamp("us", "UTC")),
-        "page": [r[2] for r in rows],
+        # Typed as the lake's columns always are: a batch whose pages are all NULL would
+        # otherwise be Arrow's null type (Spark's void), which pyspark's toArrow cannot convert.
+        "page": pa.array([r[2] for r in rows], pa.string()),
     })
     duck, spark = both(engines, data, """SELECT user_id, list(page ORDER BY ts), first(page ORDER BY ts),
         last(page ORDER BY ts), list(page ORDER BY ts NULLS FIRST), array_length(list(page)),
