@@ -21,9 +21,15 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[api,kafka,postgres,dev]'
 	@touch $@
 
+# `make test` also runs the Spark engine's tests: pyspark + delta-spark (the `spark` extra).
+SPARK_STAMP := $(VENV)/.installed-spark
+$(SPARK_STAMP): $(DEV_STAMP)
+	$(BIN)/pip install -q -e '.[api,kafka,postgres,dev,spark]'
+	@touch $@
+
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[api,kafka,postgres,bench]'
+	$(BIN)/pip install -q -e '.[api,kafka,postgres,bench,spark]'
 	@touch $@
 
 install: $(STAMP) ## Create .venv and install the project
@@ -32,7 +38,7 @@ dev: $(DEV_STAMP) ## Install with the test and lint tools
 demo: $(STAMP) ## Run the main job: simulate -> ingest -> transform -> summary (lake in ./lakehouse_data)
 	$(BIN)/lakehouse demo
 
-test: $(DEV_STAMP) ## Run the tests, starting the real Kafka and PostgreSQL they use (scripts/run-tests.sh)
+test: $(SPARK_STAMP) ## Run the tests (Spark's too), starting the real Kafka and PostgreSQL they use (scripts/run-tests.sh)
 	VENV=$(VENV) bash scripts/run-tests.sh
 
 test-fast: $(DEV_STAMP) ## The quick subset: no Kafka, PostgreSQL, Spark or slow end-to-end tests

@@ -56,11 +56,11 @@ def ram_bytes() -> int:
 
 
 # -- the lake under test ---------------------------------------------------------------------------
-def settings_for(root: Path, landing: Path | None = None, bronze: Path | None = None) -> Any:
+def settings_for(root: Path, landing: Path | None = None, bronze: Path | None = None, **overrides: Any) -> Any:
     """Settings with every path set explicitly (nothing falls back to the environment)."""
     from lakehouse.config import Settings
 
-    return Settings.under(root, bronze_path=bronze or root / "bronze", landing_path=landing or root / "landing")
+    return Settings.under(root, bronze_path=bronze or root / "bronze", landing_path=landing or root / "landing", **overrides)
 
 
 def window_start(days: int) -> datetime:
@@ -112,11 +112,26 @@ def step_ingest(root: str, landing: str | None = None, bronze: str | None = None
     }
 
 
-def step_transform(root: str, full_refresh: bool) -> dict[str, Any]:
-    """`Lakehouse.transform()` bronze -> silver -> gold, timed alone; per-model seconds from the run reports."""
+def step_transform(root: str, full_refresh: bool, engine: str = "duckdb", spark: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`Lakehouse.transform()` bronze -> silver -> gold, timed alone; per-model seconds from the run reports.
+
+    On Spark the session (JVM start, Delta jars from the cache) is started first and timed
+    apart (`startup_s`): it is a fixed cost per process. The JVM is a child of this process,
+    so its peak RSS is reported too (`jvm_peak_rss_mib`, after the session is stopped).
+    """
+    import resource
+
     from lakehouse.service import Lakehouse
 
-    lh = Lakehouse(settings_for(Path(root)))
+    overrides = {"engine": engine, "spark": spark or {}}
+    lh = Lakehouse(settings_for(Path(root), **overrides))
+    startup = 0.0
+    if engine == "spark":
+        from lakehouse.pipeline.engines.spark_session import get_session
+
+        t0 = time.perf_counter()
+        get_session(lh.settings)
+        startup = time.perf_counter() - t0
     t0 = time.perf_counter()
     reports = lh.transform(full_refresh=full_refresh)
     seconds = time.perf_counter() - t0
@@ -124,7 +139,43 @@ def step_transform(root: str, full_refresh: bool) -> dict[str, Any]:
     for r in reports:
         for m in r.models:
             models[m.table] = {"mode": m.mode, "seconds": m.seconds}
-    return {"seconds": seconds, "status": [r.status for r in reports], "models": models}
+    out = {"seconds": seconds, "startup_s": startup, "status": [r.status for r in reports], "models": models}
+    if engine == "spark":
+        from pyspark import SparkContext
+
+        from lakehouse.pipeline.engines.spark_session import stop_session
+
+        gateway = SparkContext._gateway
+        stop_session()
+        proc = getattr(gateway, "proc", None)
+        if proc is not None:  # the JVM exits once its stdin closes; wait for it to count its RSS
+            proc.stdin.close()
+            proc.wait(timeout=120)
+        out["jvm_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return out
+
+
+def step_compare_gold(a: str, b: str) -> dict[str, Any]:
+    """Gold tables of two lakes, row by row (doubles to 9 significant digits): the differences."""
+    import math
+
+    from lakehouse.contract import REGISTRY
+    from lakehouse.storage.delta import DeltaStore
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, float):
+            return "nan" if math.isnan(v) else float(f"{v:.9g}")
+        return tuple(norm(x) for x in v) if isinstance(v, list) else v
+
+    def rows(root: str, t: Any) -> list[tuple[Any, ...]]:
+        table = DeltaStore(settings_for(Path(root))).dataset(t).to_table().select(REGISTRY.get(t).column_names)
+        return sorted((tuple(norm(v) for v in r.values()) for r in table.to_pylist()), key=repr)
+
+    out: dict[str, Any] = {}
+    for t in (s.id for s in REGISTRY.models() if s.layer == "gold"):
+        left, right = rows(a, t), rows(b, t)
+        out[t.fqn] = {"rows": len(left), "equal": left == right}
+    return out
 
 
 # -- running a step in a fresh process ------------------------------------------------------------

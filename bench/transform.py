@@ -7,9 +7,14 @@ each step in a fresh process:
 2. peer: `bench/pandas_peer.py` builds the same silver/gold definitions from the same bronze
    Delta tables with pandas and writes Parquet; its gold tables are checked against ours;
 3. ours, incremental: simulate + ingest +1% new events (the day after the first window,
-   another seed), then time `Lakehouse.transform()` alone, as a % of the full run.
+   another seed), then time `Lakehouse.transform()` alone, as a % of the full run;
+4. the same models on Spark (local mode, engine #2) as a peer, full and incremental, on a copy
+   of the same bronze (the same Delta log, so the same input versions): session start-up is
+   timed apart (a fixed cost per process), the JVM's peak RSS is reported beside the Python
+   process's, and Spark's gold is checked against DuckDB's row by row.
 
-    .venv/bin/python bench/transform.py [--events 1000000,10000000] [--pandas-max N] [--keep] [--workdir DIR]
+    .venv/bin/python bench/transform.py [--events 1000000,10000000] [--pandas-max N] [--spark-max N]
+        [--no-spark] [--spark-driver-memory 6g] [--keep] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, help="default: a new temp dir under /tmp")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per step, seconds")
+    ap.add_argument("--no-spark", action="store_true", help="leave the Spark peer out")
+    ap.add_argument("--spark-max", type=int, default=None, help="largest size to run Spark at (default: every size)")
+    ap.add_argument("--spark-driver-memory", default="6g", help="local mode runs the executors in the driver JVM")
     args = ap.parse_args()
     sizes = sorted(int(x.replace("_", "")) for x in args.events.split(","))
 
@@ -59,6 +67,8 @@ def main() -> None:
     start = window_start(args.days)
     rows: list[list[Any]] = []
     raw: list[tuple[int, float, float, float | None]] = []  # size, full s, incremental s, pandas s
+    spark_rows: list[list[Any]] = []
+    spark_conf = {"master": "local[*]", "driver_memory": args.spark_driver_memory}
     notes: list[str] = []
     last_pandas: tuple[int, StepResult] | None = None
     try:
@@ -106,6 +116,16 @@ def main() -> None:
                     log(f"  pandas failed: {exc}")
             shutil.rmtree(root / "pandas", ignore_errors=True)
 
+            spark_root = root.parent / f"n{n}-spark"
+            with_spark = not args.no_spark and (args.spark_max is None or n <= args.spark_max)
+            if with_spark:
+                log(f"[{n:,}] Spark peer: transform(full_refresh=True) on a copy of the same bronze")
+                shutil.copytree(root / "bronze", spark_root / "bronze")
+                s_full = run_step("spark full", "common", "step_transform", {
+                    "root": str(spark_root), "full_refresh": True, "engine": "spark", "spark": spark_conf},
+                    timeout=args.timeout)
+                log(f"  {s_full.seconds:.1f}s (+ {s_full.result['startup_s']:.1f}s session start); slowest: {_top(s_full)}")
+
             add = max(1, n // 100)
             log(f"[{n:,}] +1%: simulate + ingest {add:,} events for the next day (not timed)")
             run_step("simulate+1%", "common", "step_simulate", {
@@ -116,6 +136,29 @@ def main() -> None:
             inc = run_step("incremental", "common", "step_transform", {"root": str(root), "full_refresh": False},
                            timeout=args.timeout)
             log(f"  {inc.seconds:.1f}s; slowest: {_top(inc)}")
+            if with_spark:
+                shutil.rmtree(spark_root / "bronze")
+                shutil.copytree(root / "bronze", spark_root / "bronze")  # the log extends the one Spark consumed
+                log(f"[{n:,}] Spark peer: transform() incremental")
+                s_inc = run_step("spark incremental", "common", "step_transform", {
+                    "root": str(spark_root), "full_refresh": False, "engine": "spark", "spark": spark_conf},
+                    timeout=args.timeout)
+                log(f"  {s_inc.seconds:.1f}s (+ {s_inc.result['startup_s']:.1f}s session start); slowest: {_top(s_inc)}")
+                same = run_step("compare spark", "common", "step_compare_gold", {"a": str(root), "b": str(spark_root)})
+                agree_spark = all(v["equal"] for k, v in same.result.items() if k != "seconds")
+                notes.append(f"{n:,}: Spark gold vs DuckDB gold after the incremental run: "
+                             + ", ".join(f"{k} {'equal' if v['equal'] else 'DIFFERENT'}"
+                                         for k, v in same.result.items() if k != "seconds"))
+                notes.append(f"{n:,}: Spark full, slowest models: {_top(s_full)}")
+                spark_rows.append([
+                    f"{n:,}", full.seconds, s_full.seconds, f"{s_full.seconds / full.seconds:.1f}x",
+                    s_full.result["startup_s"], inc.seconds, s_inc.seconds, f"{s_inc.seconds / inc.seconds:.1f}x",
+                    "yes" if agree_spark else "no", full.peak_rss_mib,
+                    # wait4's high-water mark covers the child's waited-for children: the JVM's.
+                    round(max(s_full.peak_rss_mib, s_full.result.get("jvm_peak_rss_mib", 0.0))),
+                ])
+                if not args.keep:
+                    shutil.rmtree(spark_root, ignore_errors=True)
             notes.append(f"{n:,}: ours full, slowest models: {_top(full)}")
             notes.append(f"{n:,}: ours incremental, slowest models: {_top(inc)}")
             if pandas:
@@ -135,6 +178,11 @@ def main() -> None:
         print("\nbronze -> silver -> gold (ours = Lakehouse.transform; peer = bench/pandas_peer.py on the same bronze)")
         print(table(["events", "bronze rows", "ours full s", "ours incr s (% full)", "pandas s", "speedup",
                      "peer agrees", "RSS full MiB", "RSS incr MiB", "RSS pandas MiB"], rows))
+        if spark_rows:
+            print("\nthe same models on Spark (local mode, same machine, same bronze; start-up not in the times)")
+            print(table(["events", "DuckDB full s", "Spark full s", "Spark/DuckDB", "Spark start-up s",
+                         "DuckDB incr s", "Spark incr s", "Spark/DuckDB", "same gold", "RSS DuckDB MiB",
+                         "RSS Spark MiB (driver JVM)"], spark_rows))
         for note in notes:
             print(f"  - {note}")
         _verdicts(raw)

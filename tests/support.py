@@ -76,3 +76,34 @@ def die_after_quarantine_commit(monkeypatch: Any, table: str = "bronze.app_event
 
     monkeypatch.setattr(DeltaStore, "append", dying_append)
     return lambda: monkeypatch.setattr(DeltaStore, "append", real_append)
+
+
+# Spark tests share one session per test run (the engine keeps one per process): the first
+# engine made starts it with these settings, so every Spark test asks for them.
+SPARK_TEST = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "1g", "ui": False}
+
+
+def spark_settings(root: Path, **overrides: Any) -> Settings:
+    return make_settings(root, spark={**SPARK_TEST, **overrides.pop("spark", {})}, **overrides)
+
+
+def require_spark() -> None:
+    """Skip (or fail, with LAKEHOUSE_REQUIRE_SPARK=1 as in CI) when Spark cannot run here."""
+    import os
+
+    import pytest
+
+    from lakehouse.exceptions import LakehouseError
+
+    try:
+        import delta  # noqa: F401
+        import pyspark  # noqa: F401
+
+        from lakehouse.pipeline.engines.spark_session import check_java
+
+        check_java()
+    except (ImportError, LakehouseError) as exc:
+        message = f"Spark cannot run here: {exc}"
+        if os.environ.get("LAKEHOUSE_REQUIRE_SPARK") == "1":
+            pytest.fail(f"{message}; LAKEHOUSE_REQUIRE_SPARK=1", pytrace=False)
+        pytest.skip(f"{message} — pip install 'lakehouse[spark]' and Java 17")

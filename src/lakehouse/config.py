@@ -60,6 +60,24 @@ class ApiSettings(BaseModel):
     key_cache_s: float = Field(default=5.0, ge=0)  # how long a verified API key is trusted
 
 
+class SparkSettings(BaseModel):
+    """The Spark engine (`LAKEHOUSE_ENGINE=spark`): where it runs and how it is configured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # local[*] (in this process), spark://host:7077 (standalone cluster) or sc://host:15002 (Spark Connect).
+    master: str = "local[*]"
+    app_name: str = "lakehouse"
+    driver_memory: str = "2g"
+    executor_memory: str | None = None
+    shuffle_partitions: int = Field(default=16, ge=1)
+    ui: bool = False
+    # Any other Spark setting, passed through as is (LAKEHOUSE_SPARK__CONF='{"spark.executor.cores": "2"}').
+    conf: dict[str, str] = Field(default_factory=dict)
+    # Where the Delta jars resolved from Maven Central are cached (independent of any lake).
+    jar_cache: Path = Field(default_factory=lambda: Path.home() / ".cache" / "lakehouse" / "spark")
+
+
 class JobSchedule(BaseModel):
     """One scheduled job: its cron (None: the job's default, see docs/scheduling.md) and switch."""
 
@@ -301,11 +319,11 @@ class Settings(BaseSettings):
     quality_checks: bool = True
     kafka: KafkaSettings = KafkaSettings()
     api: ApiSettings = ApiSettings()
+    # The engine the transforms run on: embedded DuckDB, or Spark (the `spark` extra and Java 17).
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSettings = SparkSettings()
     schedule: ScheduleSettings = ScheduleSettings()
-
     monitoring: MonitoringSettings = MonitoringSettings()
-
-
     maintenance: MaintenanceSettings = MaintenanceSettings()
 
     @classmethod

@@ -23,15 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lakehouse.access import AccessService, Principal
 from lakehouse.catalog.service import CatalogService
 from lakehouse.config import Settings
-from lakehouse.contract import LAYERS, Layer, TableId, resolve, tables_in
-from lakehouse.exceptions import InputError, TransformError
+from lakehouse.contract import LAYERS, TableId, resolve, tables_in
+from lakehouse.exceptions import InputError
 from lakehouse.metadata.store import MetadataStore
 from lakehouse.query.service import QueryService
 from lakehouse.query.text import duckdb_text as values_as_text
 from lakehouse.results import Commit, IngestResult, JobResult, Summary, TableInfo, TransformResult
 from lakehouse.simulate import SimulationReport, open_sink, simulate, simulate_rate
 from lakehouse.storage.delta import DeltaStore
-from lakehouse.storage.locks import table_lock
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
@@ -56,11 +55,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 R = TypeVar("R", bound=JobResult)
-
-
-def pipeline_lock(settings: Settings) -> Any:
-    """The lake's transform lock: transforms and backfills run one at a time (a file lock)."""
-    return table_lock(settings, "transform")
 
 
 class Lakehouse:
@@ -158,53 +152,35 @@ class Lakehouse:
 
     # -- transform ----------------------------------------------------------------------------
     def transform(
-        self, *, layer: str | None = None, full_refresh: bool = False, progress: Progress | None = None
+        self, *, layer: str | None = None, full_refresh: bool = False, progress: Progress | None = None,
+        engine: str | None = None,
     ) -> list[TransformResult]:
-        """Build silver then gold (or one layer), incrementally unless `full_refresh`.
+        """Build silver then gold (or one layer) on `engine` (default: `settings.engine`, DuckDB
+        unless set), incrementally unless `full_refresh`.
 
         Every model's batch passes its quality checks before it is committed; a run that fails
         (a `fail` check, an error) is recorded like any other and raises `TransformError` naming
         where it stopped. Later layers do not run after a failed one.
         """
-        from lakehouse.pipeline.runner import PipelineRunner
-        from lakehouse.quality import Validator
+        from lakehouse.transforms import transform
 
-        if layer is not None and layer not in ("silver", "gold"):
-            raise InputError(f"unknown layer '{layer}'", hint="use --layer silver or --layer gold")
         self._warm_up()
-        runner = PipelineRunner(
-            self.settings, self.store,
-            gate=lambda engine, run_id: Validator(self.store, engine, run_id, enabled=self.settings.quality_checks),
-        )
-        layers: list[Layer] = ["silver" if layer == "silver" else "gold"] if layer else ["silver", "gold"]
-        results = []
-        # Transforms and backfills of one lake run one at a time (a scheduled run, a manual one).
-        with pipeline_lock(self.settings):
-            for lay in layers:
-                result = self._finish(runner.run_layer(lay, full_refresh=full_refresh, progress=progress))
-                results.append(result)
-                if result.status == "failed":
-                    raise TransformError(result) from runner.last_error  # the cause says if it is transient
-        return results
+        return transform(self.settings, self.store, self._finish, layer=layer, full_refresh=full_refresh,
+                         progress=progress, engine=engine)
 
     # -- backfill -------------------------------------------------------------------------------
-    def backfill(self, date_from: date, date_to: date, tables: list[str] | None = None) -> BackfillResult:
+    def backfill(
+        self, date_from: date, date_to: date, tables: list[str] | None = None, *, engine: str | None = None,
+    ) -> BackfillResult:
         """Rebuild silver and gold for a range of event dates from bronze, leaving other dates as
-        they are and the incremental progress markers right (`docs/scheduling.md`)."""
+        they are and the incremental progress markers right (`docs/scheduling.md`), on `engine`
+        (default: `settings.engine`)."""
         from lakehouse.pipeline.backfill import Backfill
-        from lakehouse.quality import Validator
+        from lakehouse.transforms import backfill
 
         Backfill.check(date_from, date_to, tables)
         self._warm_up()
-        job = Backfill(
-            self.settings, self.store,
-            gate=lambda engine, run_id: Validator(self.store, engine, run_id, enabled=self.settings.quality_checks),
-        )
-        with pipeline_lock(self.settings):
-            result = self._finish(job.run(date_from, date_to, tables))
-        if result.status == "failed":
-            raise TransformError(result) from job.last_error
-        return result
+        return backfill(self.settings, self.store, self._finish, date_from, date_to, tables, engine=engine)
 
     # -- schedule (`lakehouse.ops.scheduler`) ---------------------------------------------------
     @cached_property

@@ -1,4 +1,8 @@
-"""A staging area for checks: a real engine over a real lake, and models declared on the fly."""
+"""A staging area for checks: a real engine over a real lake, and models declared on the fly.
+
+Every test that takes `engine` or `lh` runs on each engine: DuckDB, and Spark (marked `spark`
+and `slow`: it needs Java and the `spark` extra; one Spark session serves the whole run).
+"""
 
 from __future__ import annotations
 
@@ -10,25 +14,47 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from lakehouse.config import Settings
 from lakehouse.contract import REGISTRY, Column, ModelSpec, TableId, TableSpec
 from lakehouse.contract.expectations import Expectation
-from lakehouse.pipeline.engines import DuckDBEngine
+from lakehouse.pipeline.engines import Engine, make_engine
 from lakehouse.pipeline.kinds import Batch
 from lakehouse.pipeline.registry import Model
 from lakehouse.quality import Validator
+from lakehouse.service import Lakehouse
 from lakehouse.storage.delta import DeltaStore
 
-from support import make_settings
+from support import make_settings, require_spark, spark_settings
 
 TARGET = TableId("gold", "daily_summary")  # any contract table id; the spec below is the test's own
 
 
+ENGINES = [pytest.param("duckdb"), pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow])]
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    if request.param == "spark":
+        require_spark()
+    return str(request.param)
+
+
+def lake_settings(root: Path, engine_name: str) -> Settings:
+    return spark_settings(root, engine="spark") if engine_name == "spark" else make_settings(root)
+
+
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
-    settings = make_settings(tmp_path / "lake")
-    e = DuckDBEngine(settings, DeltaStore(settings))
+def engine(engine_name: str, tmp_path: Path) -> Iterator[Engine]:
+    settings = lake_settings(tmp_path / "lake", engine_name)
+    e = make_engine(settings, DeltaStore(settings))
     yield e
     e.close()
+
+
+@pytest.fixture
+def lh(engine_name: str, tmp_path: Path) -> Lakehouse:
+    """A lake whose transforms run on the engine under test."""
+    return Lakehouse(lake_settings(tmp_path / "lake", engine_name))
 
 
 Check = Callable[..., Validator]
@@ -41,7 +67,7 @@ def model_with(columns: tuple[Column, ...], *expect: Expectation, keys: tuple[st
 
 
 @pytest.fixture
-def check(engine: DuckDBEngine) -> Callable[..., tuple[Validator, str]]:
+def check(engine: Engine) -> Callable[..., tuple[Validator, str]]:
     """check(table, *expectations, keys=...) -> (validator after the run, relation to commit)."""
 
     def run(data: pa.Table, *expect: Expectation, keys: tuple[str, ...] = (), txns: dict[str, int] | None = None,

@@ -27,7 +27,7 @@ from lakehouse.contract.expectations import (
     unique,
 )
 from lakehouse.exceptions import QualityGateError
-from lakehouse.pipeline.engines import DuckDBEngine
+from lakehouse.pipeline.engines import Engine
 from lakehouse.quality import QUARANTINE, Validator
 from lakehouse.results import CheckResult
 
@@ -79,7 +79,7 @@ def test_a_passing_batch_passes_every_check(check: Check) -> None:
     )
 
 
-def test_references_finds_keys_missing_from_the_other_table(check: Check, engine: DuckDBEngine) -> None:
+def test_references_finds_keys_missing_from_the_other_table(check: Check, engine: Engine) -> None:
     from lakehouse.contract import TableId
 
     engine.bind_arrow(TableId("silver", "users"), table(user_id=["u1", "u2"]))
@@ -126,7 +126,7 @@ def test_freshness_against_a_given_now(check: Check) -> None:
         check(data, freshness("t", max_age_s=1799, against="now", action="fail"), clock=lambda: now)
 
 
-def test_freshness_against_the_data_clock_uses_bronze_statistics(check: Check, engine: DuckDBEngine) -> None:
+def test_freshness_against_the_data_clock_uses_bronze_statistics(check: Check, engine: Engine) -> None:
     from lakehouse.contract import TableId
 
     newest = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -183,7 +183,7 @@ def test_fail_action_stops_on_any_violation_by_default(check: Check) -> None:
     assert result(v, "a_not_null").outcome == "pass"
 
 
-def test_drop_removes_exactly_the_violating_rows_and_quarantines_them(check: Check, engine: DuckDBEngine) -> None:
+def test_drop_removes_exactly_the_violating_rows_and_quarantines_them(check: Check, engine: Engine) -> None:
     data = table(a=[1, -1, 2, -5, None], b=["k1", "k2", "k3", "k4", "k5"])
     _, relation = check(data, in_range("a", min=0, action="drop", name="a_not_negative"), txns={"t<-in": 7})
     kept = engine.rows(f"SELECT b FROM {relation} ORDER BY b")
@@ -206,7 +206,7 @@ def test_a_check_that_cannot_run_is_an_error_outcome_not_a_crash(check: Check) -
         check(table(a=[1]), predicate("no_such_column > 1", name="broken_gate", action="fail"))
 
 
-def test_warn_row_checks_flag_rows_when_the_table_declares_quality_columns(check: Check, engine: DuckDBEngine) -> None:
+def test_warn_row_checks_flag_rows_when_the_table_declares_quality_columns(check: Check, engine: Engine) -> None:
     cols = (Column("a", "int64", "A."), Column("is_valid", "bool", "ok"),
             Column("quality_issues", "list<string>", "issues"))
     _, relation = check(table(a=[1, -1, 50]), in_range("a", min=0, name="not_negative"),

@@ -127,12 +127,15 @@ def register(app: typer.Typer) -> None:
     def transform(
         layer: Annotated[str | None, typer.Option(help="silver or gold (default: both, in order).")] = None,
         full_refresh: Annotated[bool, typer.Option(help="Rebuild from all input instead of new input only.")] = False,
+        engine: Annotated[
+            str | None, typer.Option(help="duckdb or spark (default: LAKEHOUSE_ENGINE, else duckdb).")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the run reports as JSON.")] = False,
     ) -> None:
         """Build silver and gold from bronze, incrementally by default."""
         lh = Lakehouse()
         with progress_bar(not as_json) as bar:
-            reports = lh.transform(layer=layer, full_refresh=full_refresh, progress=bar)
+            reports = lh.transform(layer=layer, full_refresh=full_refresh, progress=bar, engine=engine)
         if as_json:
             console.print_json(json.dumps([r.to_dict() for r in reports], default=str))
         else:

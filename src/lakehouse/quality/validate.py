@@ -134,7 +134,7 @@ class Validator:
         issues = flags(warn_rows)
         select = ", ".join(
             f"{issues} AS quality_issues" if c == "quality_issues"
-            else f"len({issues}) = 0 AS is_valid" if c == "is_valid"
+            else f"array_length({issues}) = 0 AS is_valid" if c == "is_valid"
             else quote(c)
             for c in spec.column_names
         )

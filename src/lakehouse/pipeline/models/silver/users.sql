@@ -26,7 +26,7 @@ SELECT
     a.last_seen,
     coalesce(s.total_sessions, 0) AS total_sessions,
     coalesce(a.total_events, 0) AS total_events,
-    coalesce(len(a.event_types), 0) AS event_types_count,
+    coalesce(array_length(a.event_types), 0) AS event_types_count,
     coalesce(date_diff('day', CAST(a.last_seen AS DATE), CAST(clock.as_of AS DATE)) < 7, false) AS is_active,
     date_diff('day', CAST(a.last_seen AS DATE), CAST(clock.as_of AS DATE)) AS days_since_last_event,
     u.seq AS _cdc_seq
