@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from cronsim import CronSim
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lakehouse.config import JobSchedule, ScheduleSettings
@@ -28,14 +28,33 @@ PG_URL = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
 
 
 def forward(expr: str, after: datetime, now: datetime, tz: str) -> list[datetime]:
-    out = []
-    for t in CronSim(expr, after.astimezone(ZoneInfo(tz))):
-        u = t.astimezone(UTC)
-        if u > now or len(out) > COUNT_LIMIT:
-            break
-        if u > after:
-            out.append(u)
+    """The reference: cronsim's forward walk, restarted every half hour of UTC time. Its forward
+    walk can step over slots right after a half-hour DST change; every zone changes on a UTC half
+    hour, so no restarted walk crosses a change before it stops."""
+    zone = ZoneInfo(tz)
+    out: list[datetime] = []
+    step = timedelta(minutes=30)
+    begin = after.replace(minute=after.minute - after.minute % 30, second=0, microsecond=0)
+    while begin <= now and len(out) <= COUNT_LIMIT:
+        end = begin + step
+        for t in CronSim(expr, (begin - timedelta(seconds=1)).astimezone(zone)):
+            u = t.astimezone(UTC)
+            if u >= end:
+                break
+            if after < u <= now:
+                out.append(u)
+        begin = end
     return out
+
+
+def test_next_slot_after_a_half_hour_dst_change() -> None:
+    # Lord Howe Island moves from UTC+10:30 to +11 at 02:00 local on 2026-10-04: 03:00 local is
+    # 16:00 UTC, and the first `*/7 3 * * *` after noon UTC is that one (cronsim's forward walk
+    # alone says 16:35).
+    after = datetime(2026, 10, 3, 12, 0, tzinfo=UTC)
+    assert next_slot("*/7 3 * * *", after, "Australia/Lord_Howe") == datetime(2026, 10, 3, 16, 0, tzinfo=UTC)
+    d = due("*/7 3 * * *", after, datetime(2026, 10, 3, 16, 0, tzinfo=UTC), keep=1, tz="Australia/Lord_Howe")
+    assert d.slots == (datetime(2026, 10, 3, 16, 0, tzinfo=UTC),) and d.total == 1
 
 
 @settings(max_examples=200, deadline=None)
@@ -44,6 +63,9 @@ def forward(expr: str, after: datetime, now: datetime, tz: str) -> list[datetime
     start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
     minutes=st.integers(min_value=0, max_value=30 * 24 * 60), keep=st.integers(min_value=1, max_value=5),
 )
+# Lord Howe's half-hour DST change (found by this test: cronsim's forward walk skipped 16:00 UTC).
+@example(expr="*/7 3 * * *", tz="Australia/Lord_Howe", start=datetime(2026, 9, 30, 22, 0, tzinfo=UTC),
+         minutes=3960, keep=1)
 def test_due_is_the_newest_slots_of_the_window(expr: str, tz: str, start: datetime, minutes: int, keep: int) -> None:
     now = start + timedelta(minutes=minutes, seconds=start.second % 7)
     ref = forward(expr, start, now, tz)

@@ -42,8 +42,20 @@ def _local(t: datetime, tz: str) -> datetime:
 
 
 def next_slot(expr: str, after: datetime, tz: str = "UTC") -> datetime:
-    """The first slot strictly after `after`."""
-    return next(iter(CronSim(expr, _local(after, tz)))).astimezone(UTC)
+    """The first slot strictly after `after`.
+
+    cronsim's forward walk can step over slots right after a half-hour DST change (Lord Howe
+    Island: from 12:00 UTC on 2026-10-03 it names 03:35 local as the next `*/7 3 * * *`, skipping
+    03:00-03:28); its backward walk does not. So the forward answer is checked backwards: any
+    slot between `after` and it is the real next one.
+    """
+    candidate = next(iter(CronSim(expr, _local(after, tz)))).astimezone(UTC)
+    for _ in range(1_000):  # bounded: each step moves back by at least a minute
+        earlier = latest_slot(expr, candidate - timedelta(minutes=1), tz)
+        if earlier is None or earlier <= after:
+            return candidate
+        candidate = earlier
+    return candidate
 
 
 def latest_slot(expr: str, at: datetime, tz: str = "UTC") -> datetime | None:
