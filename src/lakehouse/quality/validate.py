@@ -15,12 +15,11 @@ For every model the runner stages the rows a run is about to write; the `Validat
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from lakehouse.contract import REGISTRY, TableId, TableSpec
@@ -29,39 +28,28 @@ from lakehouse.contract.expectations import (
     Completeness,
     Expectation,
     Freshness,
+    Predicate,
     References,
     RowCount,
     Schema,
 )
 from lakehouse.exceptions import QualityGateError
-from lakehouse.pipeline.engines.base import Engine
+from lakehouse.pipeline.engines.base import Audit, Engine
 from lakehouse.pipeline.kinds.base import Batch
 from lakehouse.pipeline.registry import Model
-from lakehouse.pipeline.sql import literal, quote
+from lakehouse.pipeline.sql import quote
 from lakehouse.quality.compile import ROW, aggregate, flags, violated
 from lakehouse.quality.expectations import checks_for
-from lakehouse.results import CheckResult, Outcome
+from lakehouse.quality.judged import SAMPLE_ROWS, Judged, bad, by_thresholds, completeness, sample
+from lakehouse.quality.quarantine import QUARANTINE, quarantine_select
+from lakehouse.quality.stream import StreamAudit
+from lakehouse.results import CheckResult
 from lakehouse.storage.base import PartitionFilter, TableStore
 
 log = logging.getLogger(__name__)
 
-QUARANTINE = TableId("silver", "quarantine")
 FRAMEWORK_COLUMNS = ("quality_issues", "is_valid")  # added by the gate, not by the model's SQL
-SAMPLE_ROWS = 5
-SAMPLE_VALUE_CHARS = 200
-
-
-@dataclass
-class _Judged:
-    check: Expectation
-    failing: int = 0
-    checked: int = 0
-    metric: float | None = None
-    outcome: Outcome = "pass"
-    threshold: str | None = None
-    sample: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
+_SUBQUERY = re.compile(r"\bselect\b", re.IGNORECASE)
 
 
 class Validator:
@@ -85,16 +73,7 @@ class Validator:
 
     def __call__(self, model: Model, batch: Batch) -> str:
         spec = model.spec
-        checks = checks_for(spec) if self.enabled else []
-        schema = next((e for e in checks if isinstance(e, Schema)), None)
-        if schema is not None:  # first: nothing else can be judged on rows of the wrong shape
-            j = self._judge(spec, schema, batch.relation, batch.relation, batch.relation, 0)
-            self.results.append(self._result(model.table, j, self.store.version(model.table)))
-            if j.outcome == "fail":
-                raise QualityGateError(model.table.fqn, schema.name, j.error or "schema differs", str(j.threshold))
-            checks = [e for e in checks if e is not schema]
-        warn_rows = [e for e in checks if e.row_level and e.action == "warn"]
-        flagged = self._annotate(model, spec, batch.relation, warn_rows)
+        checks, flagged = self._prologue(model, batch)
         if not checks:
             return flagged
         name = f"__checked_{model.table.layer}_{model.table.name}"
@@ -104,14 +83,46 @@ class Validator:
         else:  # a view over the model: computed once here, then checked and committed from memory
             staged = name
             checked = self.engine.materialize(name, f"SELECT * FROM {flagged}")
-        after = f"SELECT * FROM {staged}" + (f" UNION ALL {batch.remaining}" if batch.remaining else "")
+        # (None: the batch replaces the whole table)
+        after = f"SELECT * FROM {staged} UNION ALL {batch.remaining}" if batch.remaining else None
         judged = self._judge_rows(spec, [e for e in checks if e.row_level], staged, checked)
         judged += [self._judge(spec, e, batch.relation, staged, after, checked) for e in checks if not e.row_level]
+        self.judged(model, checks, judged)
+        drops = [j.check for j in judged if j.check.action == "drop" and j.failing]
+        if not drops:
+            return staged
+        self._quarantine(model, staged, drops, batch)
+        keep = " OR ".join(violated(e) for e in drops)
+        return self._view(f"__commit_{model.table.name}", f"SELECT * FROM {staged} AS {ROW} WHERE NOT ({keep})")
+
+    def streamed(self, model: Model, batch: Batch) -> tuple[str, Audit | None]:
+        """A full build: checked on its way into the commit when the engine can show it the rows
+        (no staging), else staged and checked first like any batch."""
+        checks = checks_for(model.spec) if self.enabled else []
+        if not self._streamable(batch, checks):
+            return self(model, batch), None
+        checks, flagged = self._prologue(model, batch)
+        if not checks:
+            return flagged, None
+        audit = StreamAudit(self, model, checks, batch)
+        return audit.relation(flagged), audit
+
+    def _streamable(self, batch: Batch, checks: list[Expectation]) -> bool:
+        # The audit sees only the rows written (no rows kept from the table) on a second session:
+        # checks that read other tables run staged, where every bound relation is visible.
+        return (
+            "audited_write" in self.engine.supports and not batch.materialized and batch.remaining is None
+            and not any(isinstance(e, References) or (isinstance(e, Predicate) and _SUBQUERY.search(e.sql))
+                        for e in checks)
+        )
+
+    def judged(self, model: Model, checks: list[Expectation], judged: list[Judged]) -> None:
+        """Record the verdicts in the checks' order; raise at the first failed one."""
         order = {e.name: i for i, e in enumerate(checks)}
         judged.sort(key=lambda j: order.get(j.check.name, len(order)))
         version = self.store.version(model.table)
         for j in judged:
-            self.results.append(self._result(model.table, j, version))
+            self.results.append(self.result(model.table, j, version))
         failed = [j for j in judged if j.outcome == "fail"]
         if failed:
             first = failed[0]
@@ -121,14 +132,23 @@ class Validator:
                 else f"measured {first.metric}" if first.error is None else first.error,
                 str(first.threshold),
             )
-        drops = [j.check for j in judged if j.check.action == "drop" and j.failing]
-        if not drops:
-            return staged
-        self._quarantine(model, staged, drops, batch)
-        keep = " OR ".join(violated(e) for e in drops)
-        return self._view(f"__commit_{model.table.name}", f"SELECT * FROM {staged} AS {ROW} WHERE NOT ({keep})")
 
     # -- steps ----------------------------------------------------------------------------
+    def _prologue(self, model: Model, batch: Batch) -> tuple[list[Expectation], str]:
+        """The schema check (first: nothing else can be judged on rows of the wrong shape), then
+        the rows flagged by their `warn` row checks; returns the checks still to run."""
+        spec = model.spec
+        checks = checks_for(spec) if self.enabled else []
+        schema = next((e for e in checks if isinstance(e, Schema)), None)
+        if schema is not None:
+            j = self._judge(spec, schema, batch.relation, batch.relation, batch.relation, 0)
+            self.results.append(self.result(model.table, j, self.store.version(model.table)))
+            if j.outcome == "fail":
+                raise QualityGateError(spec.fqn, schema.name, j.error or "schema differs", str(j.threshold))
+            checks = [e for e in checks if e is not schema]
+        warn_rows = [e for e in checks if e.row_level and e.action == "warn"]
+        return checks, self._annotate(model, spec, batch.relation, warn_rows)
+
     def _annotate(self, model: Model, spec: TableSpec, relation: str, warn_rows: list[Expectation]) -> str:
         """The staged rows in the declared column order, with quality flags where declared."""
         issues = flags(warn_rows)
@@ -146,7 +166,7 @@ class Validator:
         self.engine.bind_query(name, sql)
         return name
 
-    def _judge_rows(self, spec: TableSpec, checks: list[Expectation], staged: str, checked: int) -> list[_Judged]:
+    def _judge_rows(self, spec: TableSpec, checks: list[Expectation], staged: str, checked: int) -> list[Judged]:
         """Every row check in one scan of the batch; a check that cannot run is judged alone."""
         if not checks:
             return []
@@ -155,19 +175,21 @@ class Validator:
         try:
             found = list(self.engine.rows(f"SELECT {counts} FROM {staged} AS {ROW}")[0])
         except Exception:
-            return [self._judge(spec, e, staged, staged, staged, checked) for e in checks]
+            return [self._judge(spec, e, staged, staged, None, checked) for e in checks]
         share = round((time.perf_counter() - t0) / len(checks), 4)
         out = []
         for e, failing in zip(checks, found, strict=True):
-            j = _Judged(e, checked=checked, failing=int(failing or 0), metric=float(failing or 0), seconds=share)
-            self._by_thresholds(j)
+            j = Judged(e, checked=checked, failing=int(failing or 0), metric=float(failing or 0), seconds=share)
+            by_thresholds(j)
             if j.failing:
                 j.sample = self._sample(f"SELECT * FROM {staged} AS {ROW} WHERE {violated(e)}")
             out.append(j)
         return out
 
-    def _judge(self, spec: TableSpec, e: Expectation, raw: str, staged: str, after: str, checked: int) -> _Judged:
-        j = _Judged(e, checked=checked)
+    def _judge(
+        self, spec: TableSpec, e: Expectation, raw: str, staged: str, after: str | None, checked: int
+    ) -> Judged:
+        j = Judged(e, checked=checked)
         t0 = time.perf_counter()
         try:
             if isinstance(e, References) and self.store.exists(ref := REGISTRY.resolve(e.to_table)):
@@ -176,7 +198,7 @@ class Validator:
                 rows_sql = f"SELECT * FROM {staged} AS {ROW} WHERE {violated(e)}"
                 j.failing = int(self.engine.scalar(f"SELECT count(*) FROM ({rows_sql})") or 0)
                 j.metric = float(j.failing)
-                self._by_thresholds(j)
+                by_thresholds(j)
                 if j.failing:
                     j.sample = self._sample(rows_sql)
             elif isinstance(e, Schema):
@@ -193,58 +215,43 @@ class Validator:
         j.seconds = round(time.perf_counter() - t0, 4)
         return j
 
-    def _by_thresholds(self, j: _Judged) -> None:
-        fail, warn = j.check.fail_threshold, j.check.warn_threshold
-        if fail is not None and fail.crossed(j.failing, j.checked):
-            j.outcome, j.threshold = "fail", f"fail_if {fail}"
-        elif warn is not None and warn.crossed(j.failing, j.checked):
-            j.outcome, j.threshold = "warn", f"warn_if {warn}"
-        else:
-            j.threshold = f"fail_if {fail}" if fail is not None else f"warn_if {warn}" if warn is not None else None
-
-    def _bad(self, j: _Judged, threshold: str) -> None:
-        j.outcome = "fail" if j.check.action == "fail" or j.check.fail_if else "warn"
-        j.threshold = threshold
-
-    def _aggregate(self, spec: TableSpec, e: Expectation, staged: str, after: str, j: _Judged) -> None:
-        m = aggregate(e, staged, after)
+    def _aggregate(self, spec: TableSpec, e: Expectation, staged: str, after: str | None, j: Judged) -> None:
+        m = aggregate(e, staged, after or f"SELECT * FROM {staged}")
         value = self.engine.scalar(m.value_sql)
         if isinstance(e, Completeness):
-            j.metric = float(value)
-            j.failing = int(self.engine.scalar(f"SELECT count(*) FROM ({m.rows_sql})") or 0)
-            if j.metric < e.min_pct:
-                self._bad(j, f"min_pct {e.min_pct:g}")
-            else:
-                j.threshold = f"min_pct {e.min_pct:g}"
+            failing = int(self.engine.scalar(f"SELECT count(*) FROM ({m.rows_sql})") or 0)
+            completeness(e, float(value), failing, j)
         elif isinstance(e, RowCount):
-            self._row_count(spec, e, int(value or 0), j)
+            self.row_count(spec, e, int(value or 0), j)
         elif isinstance(e, Freshness):
-            # newest of the batch and of the table as it is (file statistics: no scan)
-            stored = self.store.column_max(spec.id, e.column) if self.store.exists(spec.id) else None
-            candidates = [v for v in (self.engine.scalar(f"SELECT max({quote(e.column)}) FROM {staged}"), stored)
-                          if isinstance(v, datetime)]
-            self._freshness(e, max(candidates) if candidates else None, j)
+            newest = self.engine.scalar(f"SELECT max({quote(e.column)}) FROM {staged}")
+            self.freshness(spec, e, newest, j, replaces=after is None)
         else:  # Unique: rows in duplicated keys
             j.failing = int(value or 0)
             j.metric = float(j.failing)
-            self._by_thresholds(j)
+            by_thresholds(j)
         if j.failing and m.rows_sql:
             j.sample = self._sample(m.rows_sql)
 
-    def _row_count(self, spec: TableSpec, e: RowCount, rows: int, j: _Judged) -> None:
+    def row_count(self, spec: TableSpec, e: RowCount, rows: int, j: Judged) -> None:
         j.metric = float(rows)
         if e.min is not None and rows < e.min:
-            return self._bad(j, f"min {e.min}")
+            return bad(j, f"min {e.min}")
         if e.max is not None and rows > e.max:
-            return self._bad(j, f"max {e.max}")
+            return bad(j, f"max {e.max}")
         if e.max_change_pct is not None and self.store.exists(spec.id):
             before = self.store.snapshot(spec.id).rows
             change = 100.0 * abs(rows - before) / before if before else 0.0
             if change > e.max_change_pct:
-                return self._bad(j, f"max_change_pct {e.max_change_pct:g} (changed {change:.1f}%)")
+                return bad(j, f"max_change_pct {e.max_change_pct:g} (changed {change:.1f}%)")
         return None
 
-    def _freshness(self, e: Freshness, newest: Any, j: _Judged) -> None:
+    def freshness(self, spec: TableSpec, e: Freshness, batch_newest: Any, j: Judged, *, replaces: bool) -> None:
+        """Judged on the newest of the batch and, unless the batch replaces it, of the table as it
+        is (file statistics: no scan)."""
+        stored = None if replaces or not self.store.exists(spec.id) else self.store.column_max(spec.id, e.column)
+        candidates = [v for v in (batch_newest, stored) if isinstance(v, datetime)]
+        newest = max(candidates) if candidates else None
         clock = self.clock() if e.against == "now" else self.data_clock()
         if newest is None or clock is None:
             j.metric = None
@@ -254,7 +261,7 @@ class Validator:
         age = (clock - newest_dt).total_seconds()
         j.metric = round(age, 3)
         if age > e.max_age_s:
-            self._bad(j, f"max_age_s {e.max_age_s:g} (against {e.against})")
+            bad(j, f"max_age_s {e.max_age_s:g} (against {e.against})")
         else:
             j.threshold = f"max_age_s {e.max_age_s:g}"
 
@@ -270,7 +277,7 @@ class Validator:
             self._data_clock = max(found) if found else None
         return self._data_clock
 
-    def _schema(self, spec: TableSpec, staged: str, j: _Judged) -> None:
+    def _schema(self, spec: TableSpec, staged: str, j: Judged) -> None:
         from lakehouse.contract.arrow import same_type
 
         got = self.engine.schema(f"SELECT * FROM {staged}")
@@ -286,50 +293,37 @@ class Validator:
         j.failing = len(problems)
         if problems:
             j.error = "; ".join(problems)[:500]
-            self._bad(j, "declared columns and types")
+            bad(j, "declared columns and types")
         else:
             j.threshold = "declared columns and types"
 
     def _sample(self, rows_sql: str) -> list[dict[str, Any]]:
-        rows = self.engine.fetch_dicts(f"SELECT * FROM ({rows_sql}) LIMIT {SAMPLE_ROWS}")
-        return [{k: _jsonable(v) for k, v in r.items()} for r in rows]
+        return sample(self.engine.fetch_dicts(f"SELECT * FROM ({rows_sql}) LIMIT {SAMPLE_ROWS}"))
 
     def _quarantine(self, model: Model, staged: str, drops: Sequence[Expectation], batch: Batch) -> None:
-        """Dropped rows -> silver.quarantine, once per batch (its markers are the table's own)."""
+        sql = quarantine_select(model, staged, drops, self.run_id)
+        self.commit_quarantine(model, batch, lambda **options: self.engine.write(QUARANTINE, sql, **options))
+
+    def commit_quarantine(self, model: Model, batch: Batch, write: Callable[..., int]) -> None:
+        """Dropped rows -> silver.quarantine through `write(mode=, where=, ...)`, once per batch
+        (its markers are the table's own, so a rerun after a crash between the two commits does
+        not quarantine them twice)."""
         txns = {f"quarantine:{k}": v for k, v in batch.txns.items()}
         if txns and self.store.txn_versions(QUARANTINE, txns) == txns:
             return  # this batch's drops were committed before a crash: not again
-        reasons = " ".join(
-            f"WHEN {violated(e)} THEN {literal(e.name)}" for e in drops
-        )
-        sql = f"""SELECT {literal(model.table.fqn)} AS "table", CASE {reasons} END AS "check",
-                {literal(self.run_id)} AS run_id, to_json({ROW})::VARCHAR AS "row",
-                now()::TIMESTAMPTZ AS quarantined_at, CAST(now() AS DATE) AS quarantine_date
-            FROM {staged} AS {ROW} WHERE {' OR '.join(violated(e) for e in drops)}"""
         # A rebuild drops again what earlier runs dropped: it replaces this table's quarantined rows.
         rebuild = batch.remaining is None
-        self.engine.write(
-            QUARANTINE, sql, mode="overwrite" if rebuild else "append",
+        write(
+            mode="overwrite" if rebuild else "append",
             where=PartitionFilter("table", (model.table.fqn,)) if rebuild else None,
             partition_by=["quarantine_date"], txns=txns,
             metadata={"lakehouse.job": f"transform.{model.table.layer}", "lakehouse.quarantine_of": model.table.fqn},
         )
 
-    def _result(self, table: TableId, j: _Judged, version: int | None) -> CheckResult:
+    def result(self, table: TableId, j: Judged, version: int | None) -> CheckResult:
         return CheckResult(
             table=table.fqn, check=j.check.name, kind=type(j.check).__name__, action=j.check.action,
             outcome=j.outcome, passed=j.outcome == "pass", failing_rows=j.failing, rows_checked=j.checked,
             metric=j.metric, threshold=j.threshold, sample=j.sample, error=j.error, table_version=version,
             run_id=self.run_id, seconds=j.seconds,
         )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, float | int | bool) or value is None:
-        return value
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value][:20]
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[:SAMPLE_VALUE_CHARS]

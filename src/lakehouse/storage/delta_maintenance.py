@@ -134,8 +134,11 @@ class DeltaMaintenance:
         t = _id(table)
         try:
             with self._locked(t):
+                # `full`: files in no version of the log too (a commit stopped by the quality gate
+                # or a writer killed mid-write leaves its data files behind), past the same window.
                 return list(self._open(t).vacuum(
                     retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=enforce_retention,
+                    full=True,
                 ))
         except CommitFailedError as exc:
             raise CommitConflictError(f"vacuum of {t.fqn} lost a race: {exc}") from exc

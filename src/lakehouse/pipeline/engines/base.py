@@ -22,9 +22,47 @@ Capability = Literal[
     "merge",  # can upsert into a table (MERGE)
     "replace_partitions",  # can overwrite chosen partitions atomically
     "change_feed",  # can read the rows appended since a version
+    "audited_write",  # can show a write's rows to an `Audit` batch by batch before the commit
 ]
 
 WriteMode = Literal["append", "overwrite"]
+
+
+class AuditSession(Protocol):
+    """SQL beside a write in progress (the audit's own scratch tables, batches it binds)."""
+
+    def bind(self, name: str, data: pa.RecordBatch) -> None: ...
+
+    def unbind(self, name: str) -> None: ...
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]: ...
+
+    def execute(self, sql: str) -> None: ...
+
+    def reader(self, sql: str) -> pa.RecordBatchReader: ...
+
+
+class Audit(Protocol):
+    """Sees every batch of a streamed write before anything is committed (write-audit-publish).
+
+    A full build streams from the model's query into its commit, so checking it costs no
+    staging: the relation written carries the audit's measures as extra columns (`measures`,
+    computed by the engine with the rows, never written); the engine shows each batch to
+    `batch`, writes the rows it keeps, and after the last batch and before the commit calls
+    `finish`, which raises to stop the commit (the table stays at its previous version; files
+    already written are not in the log, and `lakehouse vacuum` removes them).
+    """
+
+    measures: tuple[str, ...]
+
+    def batch(self, batch: pa.RecordBatch, session: AuditSession) -> pa.Array | None:
+        """Judge the batch; returns a boolean mask of the rows to write (None: all of them)."""
+        ...
+
+    def finish(self, session: AuditSession) -> None:
+        """Everything is seen: judge, record, raise to stop the commit. Runs outside the
+        writer, so it may commit to other tables (the quarantine)."""
+        ...
 
 
 class Engine(Protocol):
@@ -65,8 +103,11 @@ class Engine(Protocol):
     def write(
         self, target: TableId, sql: str, *, mode: WriteMode, where: PartitionFilter | None = None,
         partition_by: Sequence[str] | None = None, txns: Txns | None = None, metadata: Metadata | None = None,
+        audit: Audit | None = None,
     ) -> int:
-        """Write the rows of `sql` to `target` in one commit with `txns`; returns the new version."""
+        """Write the rows of `sql` to `target` in one commit with `txns`; returns the new version.
+
+        `audit` (only with the `audited_write` capability) sees the rows before the commit."""
         ...
 
     def merge(

@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from lakehouse.config import Settings
 from lakehouse.contract import LAYERS, TableId
-from lakehouse.pipeline.engines.base import Capability, WriteMode
+from lakehouse.pipeline.engines.base import Audit, Capability, WriteMode
+from lakehouse.pipeline.engines.duckdb_audit import AuditedStream, CursorSession
 from lakehouse.pipeline.sql import literal, quote
 from lakehouse.storage.base import MergeSpec, Metadata, PartitionFilter, TableStore, Txns
 
@@ -36,7 +37,7 @@ class DuckDBEngine:
     name: ClassVar[str] = "duckdb"
     dialect: ClassVar[str] = "duckdb"
     supports: ClassVar[frozenset[Capability]] = frozenset(
-        {"arrow_input", "merge", "replace_partitions", "change_feed"}
+        {"arrow_input", "merge", "replace_partitions", "change_feed", "audited_write"}
     )
 
     def __init__(self, settings: Settings, store: TableStore) -> None:
@@ -133,13 +134,25 @@ class DuckDBEngine:
     def write(
         self, target: TableId, sql: str, *, mode: WriteMode, where: PartitionFilter | None = None,
         partition_by: Sequence[str] | None = None, txns: Txns | None = None, metadata: Metadata | None = None,
+        audit: Audit | None = None,
     ) -> int:
         data = self.con.sql(sql).to_arrow_reader(batch_size=BATCH_ROWS)
-        if mode == "append":
-            return self.store.append(target, data, partition_by=partition_by, txns=txns, metadata=metadata)
-        return self.store.replace(
-            target, data, where=where, partition_by=partition_by, txns=txns, metadata=metadata
-        )
+        stream = AuditedStream(data, audit, CursorSession(self.con.cursor(), BATCH_ROWS)) if audit else None
+        if stream is not None:
+            data = stream.reader()
+        try:
+            if mode == "append":
+                return self.store.append(target, data, partition_by=partition_by, txns=txns, metadata=metadata)
+            return self.store.replace(
+                target, data, where=where, partition_by=partition_by, txns=txns, metadata=metadata
+            )
+        except Exception:
+            if stream is not None and stream.error is not None:
+                raise stream.error from None  # the audit stopped the commit: its own error, not the writer's text
+            raise
+        finally:
+            if stream is not None:
+                stream.close()
 
     def merge(
         self, target: TableId, sql: str, spec: MergeSpec, *, txns: Txns | None = None,

@@ -27,7 +27,7 @@ from lakehouse.config import Settings
 from lakehouse.contract import REGISTRY, TableId
 from lakehouse.contract.arrow import arrow_schema
 from lakehouse.exceptions import CommitConflictError
-from lakehouse.pipeline.engines.base import Capability, WriteMode
+from lakehouse.pipeline.engines.base import Audit, Capability, WriteMode
 from lakehouse.pipeline.engines.spark_session import get_session
 from lakehouse.pipeline.engines.spark_sql import to_spark, union_by_name, view_name
 from lakehouse.pipeline.sql import in_list
@@ -227,7 +227,10 @@ class SparkEngine:
     def write(
         self, target: TableId, sql: str, *, mode: WriteMode, where: PartitionFilter | None = None,
         partition_by: Sequence[str] | None = None, txns: Txns | None = None, metadata: Metadata | None = None,
+        audit: Audit | None = None,
     ) -> int:
+        if audit is not None:  # not in `supports`: the gate stages Spark's batches instead
+            raise NotImplementedError("the Spark engine does not run audited writes")
         df = self._conform(target, self._df(sql))
         if not self.store.exists(target):
             self._create(target, df, partition_by)

@@ -9,7 +9,6 @@ from lakehouse.pipeline.kinds.base import (
     Inputs,
     Kind,
     NoChecks,
-    Validate,
     app_id,
 )
 from lakehouse.pipeline.kinds.cdc_merge import CdcMerge
@@ -23,5 +22,5 @@ KINDS: dict[ModelKind, Kind] = {
 }
 
 __all__ = [
-    "KINDS", "Batch", "Context", "Gate", "GateFactory", "Inputs", "Kind", "NoChecks", "Validate", "app_id", "rebuild",
+    "KINDS", "Batch", "Context", "Gate", "GateFactory", "Inputs", "Kind", "NoChecks", "app_id", "rebuild",
 ]

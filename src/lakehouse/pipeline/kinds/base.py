@@ -15,7 +15,7 @@ from typing import ClassVar, Protocol
 from lakehouse.config import Settings
 from lakehouse.contract import REGISTRY, ModelKind, TableId
 from lakehouse.contract.arrow import arrow_schema
-from lakehouse.pipeline.engines.base import Engine
+from lakehouse.pipeline.engines.base import Audit, Engine
 from lakehouse.pipeline.registry import Model
 from lakehouse.pipeline.sql import quote
 from lakehouse.results import CheckResult, ModelResult
@@ -37,21 +37,20 @@ class Batch:
     materialized: bool = True  # `relation` is a table in the engine (False: a view over the model)
 
 
-# The hook between staging a model's rows and committing them (data quality plugs in here):
-# given the model and its staged batch, it returns the relation to commit (or raises to stop).
-Validate = Callable[[Model, Batch], str]
-
-
-def _no_checks(model: Model, batch: Batch) -> str:
-    return batch.relation
-
-
 class Gate(Protocol):
-    """A `Validate` hook that also keeps what it found (the quality gate)."""
+    """The hook between staging a model's rows and committing them (data quality plugs in here);
+    it keeps what it found in `results`."""
 
     results: list[CheckResult]
 
-    def __call__(self, model: Model, batch: Batch) -> str: ...
+    def __call__(self, model: Model, batch: Batch) -> str:
+        """Given the model and its staged batch, the relation to commit (or raise to stop)."""
+        ...
+
+    def streamed(self, model: Model, batch: Batch) -> tuple[str, Audit | None]:
+        """For a batch that streams into its commit (`materialized=False`): the relation to
+        write and the audit the write must pass (None: checked already, or nothing to check)."""
+        ...
 
 
 class NoChecks:
@@ -60,6 +59,9 @@ class NoChecks:
 
     def __call__(self, model: Model, batch: Batch) -> str:
         return batch.relation
+
+    def streamed(self, model: Model, batch: Batch) -> tuple[str, Audit | None]:
+        return batch.relation, None
 
 
 GateFactory = Callable[[Engine, str], Gate]  # (the run's engine, the run id) -> the run's gate
@@ -98,7 +100,7 @@ class Context:
     settings: Settings
     store: TableStore
     engine: Engine
-    validate: Validate = field(default=_no_checks)
+    validate: Gate = field(default_factory=NoChecks)
 
     def metadata(self, model: Model, mode: str) -> Metadata:
         return {"lakehouse.job": f"transform.{model.table.layer}", "lakehouse.mode": mode}

@@ -22,7 +22,10 @@ def rebuild(ctx: Context, model: Model, inputs: Inputs, reason: str | None = Non
     rows_in = sum(ctx.count(t) for t in inputs.current)
     # Rows retention made impossible to recompute stay as they are (`retained.py`).
     split = keep(ctx, model, inputs, _staged_view(ctx, model))
-    staged = ctx.validate(model, Batch(split.new, inputs.txns(model.table), split.kept, materialized=False))
+    # Checked on the way into the commit where the engine can (no staging), else staged first.
+    staged, audit = ctx.validate.streamed(
+        model, Batch(split.new, inputs.txns(model.table), split.kept, materialized=False)
+    )
     rows = f"SELECT * FROM {staged}" + (f" UNION ALL BY NAME {split.kept}" if split.kept else "")
     if split.frozen_before is not None:
         note = "rows {} kept".format(f"dated before {split.frozen_before}" if model.spec.retention_column else
@@ -32,7 +35,7 @@ def rebuild(ctx: Context, model: Model, inputs: Inputs, reason: str | None = Non
     ctx.engine.write(
         model.table, rows, mode="overwrite",
         partition_by=model.spec.partition_by or None, txns=inputs.txns(model.table),
-        metadata=ctx.metadata(model, "full"),
+        metadata=ctx.metadata(model, "full"), audit=audit,
     )
     return ModelResult(
         table=model.table.fqn, kind=model.kind, mode="full", rows_in=rows_in,
