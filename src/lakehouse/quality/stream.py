@@ -93,27 +93,33 @@ class StreamAudit:
 
     def relation(self, flagged: str) -> str:
         """The relation to write: the flagged rows with a measure column per check that has one.
-        Each measure is bound alone first: one that cannot be (a misspelt column) is an error
-        outcome, not a build that cannot start."""
+        The measures are bound together, and one by one only if that fails: one that cannot be
+        (a misspelt column) is an error outcome, not a build that cannot start."""
         engine = self.v.engine
         self.written = list(self.model.spec.column_names)
-        exprs: list[str] = []
+        exprs: dict[str, str] = {}
         for i, e in enumerate(self.checks):
             if e.row_level:
-                expr = f"try(coalesce({violated(e)}, false))"
+                exprs[e.name] = f"try(coalesce({violated(e)}, false)) AS {PREFIX}{i}"
             elif isinstance(e, Completeness):
-                expr = f"NOT ({_complete(e)})"
-            else:
-                continue
-            with self._guard(e):
-                engine.schema(f"SELECT count(*) FROM (SELECT * FROM {flagged} AS {ROW} WHERE {expr})")
-                self.columns[e.name] = f"{PREFIX}{i}"
-                exprs.append(f"{expr} AS {self.columns[e.name]}")
-        self.measures = tuple(self.columns.values())
+                exprs[e.name] = f"NOT ({_complete(e)}) AS {PREFIX}{i}"
         if not exprs:
             return flagged
+        try:
+            engine.schema(f"SELECT {', '.join(exprs.values())} FROM {flagged} AS {ROW}")
+        except Exception:
+            for e in self.checks:
+                if e.name in exprs:
+                    with self._guard(e):
+                        engine.schema(f"SELECT count(*) FROM (SELECT * FROM {flagged} AS {ROW} WHERE {violated(e) if e.row_level else 'true'})")
+                        engine.schema(f"SELECT {exprs[e.name]} FROM {flagged} AS {ROW}")
+            exprs = {name: sql for name, sql in exprs.items() if name not in self.broken}
+            if not exprs:
+                return flagged
+        self.columns = {name: sql.rsplit(" AS ", 1)[1] for name, sql in exprs.items()}
+        self.measures = tuple(self.columns.values())
         name = f"{PREFIX}{self.model.table.layer}_{self.model.table.name}"
-        engine.bind_query(name, f"SELECT *, {', '.join(exprs)} FROM {flagged} AS {ROW}")
+        engine.bind_query(name, f"SELECT *, {', '.join(exprs.values())} FROM {flagged} AS {ROW}")
         return name
 
     # -- each batch -----------------------------------------------------------------------

@@ -66,6 +66,7 @@ class Validator:
         self.clock = clock
         self.results: list[CheckResult] = []
         self._data_clock: datetime | None = None
+        self._version: dict[TableId, int | None] = {}  # each table's version before the batch's commit
         if enabled and not store.exists(QUARANTINE):
             # Created empty up front, so the lake always shows where dropped rows would be.
             spec = REGISTRY.get(QUARANTINE)
@@ -120,7 +121,8 @@ class Validator:
         """Record the verdicts in the checks' order; raise at the first failed one."""
         order = {e.name: i for i, e in enumerate(checks)}
         judged.sort(key=lambda j: order.get(j.check.name, len(order)))
-        version = self.store.version(model.table)
+        # (the prologue of this batch read it; every batch of a table runs its prologue first)
+        version = self._version[model.table] if model.table in self._version else self.store.version(model.table)
         for j in judged:
             self.results.append(self.result(model.table, j, version))
         failed = [j for j in judged if j.outcome == "fail"]
@@ -142,7 +144,8 @@ class Validator:
         schema = next((e for e in checks if isinstance(e, Schema)), None)
         if schema is not None:
             j = self._judge(spec, schema, batch.relation, batch.relation, batch.relation, 0)
-            self.results.append(self.result(model.table, j, self.store.version(model.table)))
+            self._version[model.table] = version = self.store.version(model.table)
+            self.results.append(self.result(model.table, j, version))
             if j.outcome == "fail":
                 raise QualityGateError(spec.fqn, schema.name, j.error or "schema differs", str(j.threshold))
             checks = [e for e in checks if e is not schema]
