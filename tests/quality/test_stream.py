@@ -75,6 +75,7 @@ def streamed(engine: DuckDBEngine, rows: pa.Table, *expect: Expectation, txns: d
     engine.bind_arrow(TARGET, rows, name="__input")
     engine.bind_query("__model", "SELECT * FROM __input")
     gate = Validator(engine.store, engine, "run-s", clock=lambda: NOW)
+    gate.stream_min_rows = 0  # stream whatever the table's size
     relation, audit = gate.streamed(model, Batch("__model", txns or {}, None, materialized=False))
     assert audit is not None, "a full build on DuckDB streams through the gate"
     try:
@@ -210,6 +211,7 @@ def test_checks_that_read_other_tables_are_staged_not_streamed(engine: DuckDBEng
     engine.bind_arrow(TARGET, data([]), name="__input")
     engine.bind_query("__model", "SELECT * FROM __input")
     gate = Validator(engine.store, engine, "run-r")
+    gate.stream_min_rows = 0
     _, audit = gate.streamed(model, Batch("__model", {}, None, materialized=False))
     assert audit is None  # judged before the write returned, on staged rows
     assert any(r.check.startswith("id_references") or r.kind == "References" for r in gate.results)
@@ -266,3 +268,21 @@ def test_a_stopped_build_leaves_nothing_a_vacuum_does_not_remove(engine: DuckDBE
     removed = engine.store.vacuum(TARGET, retention_hours=0, enforce_retention=False)
     assert not stray.exists() and any(stray.name in r for r in removed)
     assert sorted(r["id"] for r in committed(engine)) == [f"k{i}" for i in range(5)]
+
+
+def test_a_small_table_is_staged_and_a_new_or_large_one_streams(engine: DuckDBEngine) -> None:
+    model = model_with(COLUMNS, not_null("id"))
+    engine.bind_arrow(TARGET, data([{"id": "a", "kind": "web", "amount": 1.0, "ts": NOW}] * 3), name="__input")
+    engine.bind_query("__model", "SELECT * FROM __input")
+    batch = Batch("__model", {}, None, materialized=False)
+    gate = Validator(engine.store, engine, "run-n")
+    relation, audit = gate.streamed(model, batch)
+    assert audit is not None  # not built yet: its size is unknown, a first build is usually the big one
+    engine.write(TARGET, f"SELECT * FROM {relation}", mode="overwrite", audit=audit)
+    gate = Validator(engine.store, engine, "run-o")
+    _, audit = gate.streamed(model, batch)
+    assert audit is None and [r.check for r in gate.results] == ["schema", "id_not_null", "amount_finite"]  # staged
+    gate = Validator(engine.store, engine, "run-p")
+    gate.stream_min_rows = 3
+    _, audit = gate.streamed(model, batch)
+    assert audit is not None  # as large as the bound: streamed
