@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pyarrow.ipc as ipc
@@ -189,3 +190,13 @@ def test_patch_with_nulls_is_not_a_500(client: TestClient, keys: dict[str, dict[
             continue
         got = r.json()[key]
         assert got == value or (value is None and got in ([], {}))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30))
+def test_any_table_name_in_a_path_is_a_value_or_a_4xx(client: TestClient, keys: dict[str, dict[str, str]],
+                                                        name: str) -> None:
+    # Control characters included: an unknown name is echoed in the error, escaped, on one line.
+    for path in (f"/tables/{quote(name, safe='')}", f"/tables/{quote(name, safe='')}/preview"):
+        r = client.get(path, headers=keys["reader"])
+        assert _flaws(r) == [], path
