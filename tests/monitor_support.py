@@ -1,10 +1,9 @@
 """Helpers for the monitoring tests (importable as `monitor_support`): a real HTTP receiver for
-webhooks, the metadata-store backends, and small real Delta tables."""
+webhooks, and small real Delta tables. The metadata-store backends are in `support`."""
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,44 +11,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pytest
-import sqlalchemy as sa
 
 from lakehouse.contract import REGISTRY
 from lakehouse.contract.arrow import arrow_schema
 from lakehouse.metadata.models import QualityResult, Run
 from lakehouse.metadata.store import MetadataStore
 from lakehouse.storage.base import TableStore
-
-PG_URL = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
-REQUIRE_PG = os.environ.get("LAKEHOUSE_REQUIRE_POSTGRES") == "1"
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-def backend_dsn(kind: str, tmp_path: Path) -> str:
-    """A fresh, empty metadata store on `kind` (SQLite file, or the test PostgreSQL reset)."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'metadata.db'}"
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("LAKEHOUSE_REQUIRE_POSTGRES=1 but LAKEHOUSE_TEST_POSTGRES_URL is not set")
-        pytest.skip("set LAKEHOUSE_TEST_POSTGRES_URL to run on PostgreSQL")
-    engine = sa.create_engine(PG_URL)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    except sa.exc.OperationalError as e:
-        if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL required but unreachable at {PG_URL}: {e}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
-    finally:
-        engine.dispose()
-    return PG_URL
 
 
 # -- a webhook receiver ---------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lakehouse.config import Settings
 from lakehouse.results import TransformResult
 from lakehouse.service import Lakehouse
@@ -61,6 +63,39 @@ def lake_env(settings: Settings, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+# The metadata store's backends: SQLite always, PostgreSQL at LAKEHOUSE_TEST_POSTGRES_URL (with
+# LAKEHOUSE_REQUIRE_POSTGRES=1, as in CI, a missing or unreachable server fails instead of skipping).
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def backend_dsn(kind: str, tmp_path: Path) -> str:
+    """A fresh, empty metadata store on `kind` (a SQLite file, or the test PostgreSQL reset)."""
+    import os
+
+    import sqlalchemy as sa
+
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'metadata.db'}"
+    url = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
+    required = os.environ.get("LAKEHOUSE_REQUIRE_POSTGRES") == "1"
+    if not url:
+        if required:
+            pytest.fail("LAKEHOUSE_REQUIRE_POSTGRES=1 but LAKEHOUSE_TEST_POSTGRES_URL is not set")
+        pytest.skip("set LAKEHOUSE_TEST_POSTGRES_URL to run on PostgreSQL")
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    except sa.exc.OperationalError as e:
+        if required:
+            pytest.fail(f"PostgreSQL required but unreachable at {url}: {e}")
+        pytest.skip(f"PostgreSQL unreachable at {url}")
+    finally:
+        engine.dispose()
+    return url
 
 
 def die_after_quarantine_commit(monkeypatch: Any, table: str = "bronze.app_events") -> Callable[[], None]:

@@ -35,7 +35,9 @@ class TableNotFoundError(LakehouseError):
             if self.suggestions
             else "run `lakehouse tables` to list tables"
         )
-        super().__init__(f"unknown table '{name}'", hint=hint)
+        # A name with a newline or another control character is shown escaped: the error stays one line.
+        shown = f"'{name}'" if name.isprintable() else repr(name)
+        super().__init__(f"unknown table {shown}", hint=hint)
 
 
 class TableNotBuiltError(LakehouseError):

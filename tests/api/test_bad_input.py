@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
@@ -17,12 +19,36 @@ FORMATS = ["application/json", "text/csv", "application/vnd.apache.arrow.stream"
 PREVIEW = "/tables/gold.user_segments/preview"
 
 
-def _ok_or_4xx(r: Any) -> None:
-    assert r.status_code < 500, r.text[:300]
-    if r.status_code >= 400:
-        err = r.json()["error"]
-        assert set(err) == {"code", "message", "details"} and err["message"]
-        assert "\n" not in err["message"] and "Traceback" not in err["message"]
+def _flaws(r: Any) -> list[str]:
+    """What makes a response neither a value nor a 4xx in the one error shape (empty: nothing)."""
+    if r.status_code >= 500:
+        return [f"{r.status_code}: {r.text[:300]}"]
+    if r.status_code < 400:
+        return []
+    err = r.json().get("error")
+    if not isinstance(err, dict):
+        return [f"{r.status_code} without the error shape: {r.text[:300]}"]
+    message = err.get("message")
+    flaws = [] if set(err) == {"code", "message", "details"} else [f"error keys {sorted(err)}"]
+    if not message or not isinstance(message, str):
+        flaws.append(f"no message: {err}")
+    elif "\n" in message or "Traceback" in message:
+        flaws.append(f"the message is not one line: {message[:300]!r}")
+    return flaws
+
+
+@pytest.mark.parametrize(("response", "flawed"), [
+    (httpx.Response(200, json={"rows": []}), False),
+    (httpx.Response(422, json={"error": {"code": "bad_sql", "message": "no", "details": {}}}), False),
+    (httpx.Response(500, text="Internal Server Error"), True),
+    (httpx.Response(400, json={"detail": "not the one shape"}), True),
+    (httpx.Response(400, json={"error": {"code": "x", "message": "no"}}), True),
+    (httpx.Response(400, json={"error": {"code": "x", "message": "", "details": {}}}), True),
+    (httpx.Response(400, json={"error": {"code": "x", "message": "Traceback (most...", "details": {}}}), True),
+    (httpx.Response(400, json={"error": {"code": "x", "message": "one\ntwo", "details": {}}}), True),
+])
+def test_the_response_check_can_fail(response: httpx.Response, flawed: bool) -> None:
+    assert bool(_flaws(response)) is flawed, _flaws(response)
 
 
 def _nested(kind: str, depth: int) -> str:
@@ -48,13 +74,13 @@ def test_deep_nesting_in_sql_and_filters_is_never_a_500(client: TestClient, keys
                                                         kind: str, depth: int) -> None:
     expr = _nested(kind, depth)
     r = client.post("/query", headers=keys["analyst"], json={"sql": f"SELECT {expr} AS v FROM gold.user_segments LIMIT 1"})
-    _ok_or_4xx(r)
+    assert _flaws(r) == []
     if depth <= 60:
         assert r.status_code == 200
     # A URL carries at most 64 KiB of query string (the HTTP client refuses more); 30,000
     # characters of filter still nest far past any parser's recursion limit.
     f = client.get(PREVIEW, headers=keys["reader"], params={"filter": f"{expr[:30_000]} >= 0", "limit": 1})
-    _ok_or_4xx(f)
+    assert _flaws(f) == []
 
 
 @pytest.mark.parametrize("text", [
@@ -70,9 +96,9 @@ def test_deep_nesting_in_sql_and_filters_is_never_a_500(client: TestClient, keys
 ])
 def test_pathological_sql_is_a_4xx(client: TestClient, keys: dict[str, dict[str, str]], text: str) -> None:
     r = client.post("/query", headers=keys["analyst"], json={"sql": text})
-    _ok_or_4xx(r)
+    assert _flaws(r) == []
     r = client.get(PREVIEW, headers=keys["reader"], params={"filter": text.removeprefix("SELECT ")[:4000]})
-    _ok_or_4xx(r)
+    assert _flaws(r) == []
 
 
 # (expression, exact JSON value when known)
@@ -118,7 +144,7 @@ def test_every_type_in_every_format_is_a_value_or_a_4xx(client: TestClient, keys
     body = {"sql": f"SELECT {expr} AS v"}
     for accept in FORMATS:
         r = client.post("/query", headers={**keys["admin"], "Accept": accept}, json=body)
-        _ok_or_4xx(r)
+        assert _flaws(r) == []
         assert r.status_code == 200, (accept, r.text[:300])
         if accept == "application/json":
             rows = r.json()["rows"]
@@ -148,7 +174,7 @@ def test_wide_integers_come_back_exact(client: TestClient, keys: dict[str, dict[
 def test_any_year_renders(client: TestClient, keys: dict[str, dict[str, str]], year: int, kind: str, accept: str) -> None:
     cast = f"CAST(make_timestamp({year}, 6, 1, 12, 0, 0) AS {kind})"
     r = client.post("/query", headers={**keys["analyst"], "Accept": accept}, json={"sql": f"SELECT {cast} AS v, [{cast}] AS l"})
-    _ok_or_4xx(r)
+    assert _flaws(r) == []
 
 
 @pytest.mark.parametrize("body", [
@@ -164,3 +190,13 @@ def test_patch_with_nulls_is_not_a_500(client: TestClient, keys: dict[str, dict[
             continue
         got = r.json()[key]
         assert got == value or (value is None and got in ([], {}))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30))
+def test_any_table_name_in_a_path_is_a_value_or_a_4xx(client: TestClient, keys: dict[str, dict[str, str]],
+                                                        name: str) -> None:
+    # Control characters included: an unknown name is echoed in the error, escaped, on one line.
+    for path in (f"/tables/{quote(name, safe='')}", f"/tables/{quote(name, safe='')}/preview"):
+        r = client.get(path, headers=keys["reader"])
+        assert _flaws(r) == [], path

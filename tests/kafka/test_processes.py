@@ -201,13 +201,19 @@ def test_sigterm_with_follow_commits_the_batch_in_hand_and_exits_0(
     # Batches close only after a minute: whatever was consumed is still in hand at SIGTERM.
     env = kit.env(batch_max_messages=1_000_000, batch_max_seconds=60)
     log = tmp_path / "ingest.log"
+    # Every partition's end as the consumer logs it (--debug) once it has fetched that far.
+    ends = {
+        f"{kit.topic(s)}[{p}]: fetched to the end, offset {kit.watermarks(s, p)[1]}"
+        for s in ("app_events", "transactions")
+        for p in kit.admin.list_topics(kit.topic(s), timeout=10).topics[kit.topic(s)].partitions
+    }
     proc = spawn(env, "--only", "app_events", "--only", "transactions", debug=True)
-    deadline = time.monotonic() + 30
-    while "assigned" not in (log.read_text() if log.exists() else ""):
-        assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
-        time.sleep(0.2)
-    time.sleep(4)  # let it fetch everything
-    assert _bronze_rows(settings) == 0
+    deadline = time.monotonic() + 60
+    while missing := {e for e in ends if e not in (log.read_text() if log.exists() else "")}:
+        assert proc.poll() is None, f"exited {proc.returncode}: {log.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, f"not fetched in 60 s: {sorted(missing)}; {log.read_text()[-2000:]}"
+        time.sleep(0.1)
+    assert _bronze_rows(settings) == 0  # all of it fetched, none of it committed: in hand
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, log.read_text()[-2000:]

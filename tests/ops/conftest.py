@@ -1,17 +1,20 @@
-"""A lake holding 120 days of events, built once by the real pipeline; each test gets a copy."""
+"""A lake holding 120 days of events, built once by the real pipeline; each test gets a copy.
+And the scheduler's store on each metadata backend."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from lakehouse.metadata.store import MetadataStore
+from lakehouse.ops.scheduler import ScheduleStore
 from lakehouse.service import Lakehouse
 from ops_support import DAYS, START
 
-from support import make_settings
+from support import BACKENDS, backend_dsn, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +36,11 @@ def copy_lake(lake120: Path, tmp_path: Path) -> Callable[[], Lakehouse]:
         return Lakehouse(make_settings(root))
 
     return make
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ScheduleStore]:
+    """The scheduler's state on a fresh metadata store: SQLite, and PostgreSQL."""
+    meta = MetadataStore.open(backend_dsn(request.param, tmp_path))
+    yield ScheduleStore(meta.engine)
+    meta.close()

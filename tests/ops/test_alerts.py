@@ -19,16 +19,14 @@ from lakehouse.ops.alerts import NEVER, AlertEvaluator, Evaluation
 from lakehouse.ops.health import LakehouseHealthMonitor
 from lakehouse.storage.delta import DeltaStore
 from monitor_support import (
-    BACKENDS,
     Receiver,
     append,
-    backend_dsn,
     free_port,
     last_commit,
     receiver,
 )
 
-from support import make_settings
+from support import BACKENDS, backend_dsn, make_settings
 
 STALE = "LakehouseTableStale"
 TABLE = "bronze.app_events"

@@ -20,9 +20,9 @@ from lakehouse.metadata.store import MetadataStore
 from lakehouse.ops import LakehouseHealthMonitor
 from lakehouse.ops.health_report import HealthReport
 from lakehouse.storage.delta import DeltaStore
-from monitor_support import BACKENDS, append, backend_dsn, last_commit
+from monitor_support import append, last_commit
 
-from support import make_settings
+from support import BACKENDS, backend_dsn, make_settings
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 APP = "transform:silver.app_events<-bronze.app_events"

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from lakehouse.metadata.store import MetadataStore
 from lakehouse.ops import LakehouseHealthMonitor
 from lakehouse.storage.delta import DeltaStore
-from monitor_support import BACKENDS, add_check, add_run, append, backend_dsn
+from monitor_support import add_check, add_run, append
 
-from support import land, make_settings
+from support import BACKENDS, backend_dsn, land, make_settings
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -6,12 +6,10 @@ once. Leases still run on real time and the store's clock, as in production.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -21,7 +19,6 @@ from hypothesis import strategies as st
 
 from lakehouse.config import ScheduleSettings
 from lakehouse.exceptions import CommitConflictError, InputError, TransformError
-from lakehouse.metadata.store import MetadataStore
 from lakehouse.ops.scheduler import (
     EXIT_ABANDONED,
     EXIT_FENCED,
@@ -33,32 +30,7 @@ from lakehouse.ops.scheduler import (
 from lakehouse.ops.scheduler.cron import due
 from lakehouse.ops.scheduler.loop import ON_TIME
 
-PG_URL = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
 T0 = datetime(2026, 3, 2, 1, 55, tzinfo=UTC)
-
-
-def _reset_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ScheduleStore]:
-    if request.param == "sqlite":
-        dsn = f"sqlite:///{tmp_path / 'metadata.db'}"
-    else:
-        if not PG_URL:
-            pytest.skip("set LAKEHOUSE_TEST_POSTGRES_URL to run the scheduler on PostgreSQL")
-        _reset_postgres(PG_URL)
-        dsn = PG_URL
-    meta = MetadataStore.open(dsn)
-    yield ScheduleStore(meta.engine)
-    meta.close()
 
 
 class FakeClock:

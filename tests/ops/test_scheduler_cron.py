@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 from cronsim import CronSim
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lakehouse.config import JobSchedule, ScheduleSettings
 from lakehouse.exceptions import ConfigError
-from lakehouse.metadata.store import MetadataStore
 from lakehouse.ops.scheduler import ScheduleStore
 from lakehouse.ops.scheduler.cron import COUNT_LIMIT, due, latest_slot, next_slot
 
 CRONS = ["*/10 * * * *", "0 * * * *", "30 2 * * *", "0 2 * * *", "15 1,3 * * *", "0 0 * * 0", "*/7 3 * * *",
          "59 23 L * *", "0 12 * * 1#2"]
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
-PG_URL = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
 
 
 def forward(expr: str, after: datetime, now: datetime, tz: str) -> list[datetime]:
@@ -84,24 +78,6 @@ def test_due_is_the_newest_slots_of_the_window(expr: str, tz: str, start: dateti
 def test_bad_crons_are_config_errors(bad: str) -> None:
     with pytest.raises(ConfigError, match="cron expression"):
         ScheduleSettings(gold=JobSchedule(cron=bad))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ScheduleStore]:
-    if request.param == "sqlite":
-        dsn = f"sqlite:///{tmp_path / 'metadata.db'}"
-    else:
-        if not PG_URL:
-            pytest.skip("set LAKEHOUSE_TEST_POSTGRES_URL to run on PostgreSQL")
-        engine = sa.create_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-        engine.dispose()
-        dsn = PG_URL
-    meta = MetadataStore.open(dsn)
-    yield ScheduleStore(meta.engine)
-    meta.close()
 
 
 @pytest.mark.parametrize("rivals", [2, 8])

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-import sqlalchemy as sa
 
 from lakehouse.config import Settings
 from lakehouse.metadata.store import MetadataStore
@@ -26,7 +25,7 @@ from lakehouse.ops.scheduler import RunRow, ScheduleStore
 from lakehouse.service import Lakehouse
 from lakehouse.storage.locks import table_lock
 
-from support import lake_env, make_settings
+from support import BACKENDS, backend_dsn, lake_env, make_settings
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast`
 
@@ -44,20 +43,10 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0) ->
         time.sleep(0.1)
 
 
-PG_URL = os.environ.get("LAKEHOUSE_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Settings, ScheduleStore]]:
     if request.param == "postgresql":  # the store that schedulers on several hosts would share
-        if not PG_URL:
-            pytest.skip("set LAKEHOUSE_TEST_POSTGRES_URL to run the schedulers on PostgreSQL")
-        engine = sa.create_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-        engine.dispose()
-        settings = make_settings(tmp_path / "lake", metadata_url=PG_URL)
+        settings = make_settings(tmp_path / "lake", metadata_url=backend_dsn("postgresql", tmp_path))
     else:
         settings = make_settings(tmp_path / "lake")
     lh = Lakehouse(settings)

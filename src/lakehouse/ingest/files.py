@@ -98,7 +98,11 @@ class FileIngestor:
                 counts = SourceResult(source=source)
                 report.sources.append(counts)
                 try:
-                    self._ingest_source(source, con, report, progress, counts)
+                    # Reading the markers and committing what follows them is one step: under the
+                    # table's commit lock, a second ingest of the same landing zone (or a
+                    # maintenance job) waits.
+                    with hold(self.settings, TableId("bronze", source)):
+                        self._ingest_source(source, con, report, progress, counts)
                 except _NOT_ISOLATED:
                     report.finish("failed", f"interrupted while ingesting {source}")
                     raise
@@ -115,19 +119,6 @@ class FileIngestor:
         return report.finish()
 
     def _ingest_source(
-        self,
-        source: str,
-        con: duckdb.DuckDBPyConnection,
-        report: IngestResult,
-        progress: Progress | None,
-        counts: SourceResult,
-    ) -> None:
-        # Reading the markers and committing what follows them is one step: under the table's
-        # commit lock, a second ingest of the same landing zone (or a maintenance job) waits.
-        with hold(self.settings, TableId("bronze", source)):
-            self._ingest_source_locked(source, con, report, progress, counts)
-
-    def _ingest_source_locked(
         self,
         source: str,
         con: duckdb.DuckDBPyConnection,

@@ -40,35 +40,19 @@ def run(
     for s in sources or []:
         if s not in SOURCES:
             raise InputError(f"unknown source '{s}'", hint=f"choose from {', '.join(SOURCES)}")
-    if source == "kafka":
-        return _kafka(settings, store, sources, progress, follow, create_topics, fail_on_data_loss,
-                      stop, warm_up, finish)
-    if source != "files":
+    if source == "files":
+        from lakehouse.ingest.files import FileIngestor
+
+        warm_up()
+        report = finish(FileIngestor(settings, store).run(sources, progress))
+        if report.status == "failed":  # some sources failed; the others ran and are in the report
+            raise LakehouseError(
+                report.error or "ingest failed",
+                hint=f"the other sources were ingested; the run report in {settings.logs_path} has the details",
+            )
+        return report
+    if source != "kafka":
         raise InputError(f"unknown ingest source '{source}'", hint="use --source files or --source kafka")
-    from lakehouse.ingest.files import FileIngestor
-
-    warm_up()
-    report = finish(FileIngestor(settings, store).run(sources, progress))
-    if report.status == "failed":  # some sources failed; the others ran and are in the report
-        raise LakehouseError(
-            report.error or "ingest failed",
-            hint=f"the other sources were ingested; the run report in {settings.logs_path} has the details",
-        )
-    return report
-
-
-def _kafka(
-    settings: Settings,
-    store: DeltaStore,
-    sources: list[str] | None,
-    progress: Progress | None,
-    follow: bool,
-    create_topics: bool | None,
-    fail_on_data_loss: bool | None,
-    stop: threading.Event | None,
-    warm_up: Callable[[], None],
-    finish: Finish,
-) -> IngestResult:
     from lakehouse.ingest.kafka import KafkaIngestor
 
     asked = {"create_topics": create_topics, "fail_on_data_loss": fail_on_data_loss}

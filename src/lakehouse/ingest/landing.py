@@ -135,7 +135,7 @@ class FileReader:
         readinto = fh.readinto  # type: ignore[attr-defined]
         f, limit = self.file, self.limit
         pos = read_to = self.start  # first byte not yet yielded / not yet read
-        carry = b""  # an incomplete line starting at `pos` (at most `limit` bytes)
+        carry = b""  # an incomplete line starting at `pos` (at most `limit` bytes, and a '\r')
         long: int | None = None  # an over-long line starting at `pos`: its length so far
         prefix = last = b""  # its first bytes, and the last byte of it read so far
         while (want := min(self.chunk, f.size - read_to)) > 0:
@@ -168,7 +168,9 @@ class FileReader:
                 yield seg
                 begin = last_nl + 1
             carry = bytes(block[begin:end])
-            if len(carry) > limit:  # the line at `pos` is too long: stream past it from here
+            # The line at `pos` is too long: stream past it from here. A last '\r' may be half of
+            # its '\r\n' (the '\n' in the next read): it does not count towards the limit yet.
+            if len(carry) > limit + (carry[-1:] == b"\r"):
                 long, prefix, last, carry = len(carry), carry[: self.prefix], carry[-1:], b""
         # All bytes seen at listing are read; what is left is a last line without a newline.
         if long is None and not carry:

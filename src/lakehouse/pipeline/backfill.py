@@ -23,26 +23,22 @@ Tables not built yet are skipped (building one would write every date).
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Literal
 
-from lakehouse.config import Settings
 from lakehouse.contract import REGISTRY, ModelKind, TableId
 from lakehouse.exceptions import ConfigError, InputError, TableNotFoundError
-from lakehouse.pipeline.engines import DuckDBEngine, Engine
-from lakehouse.pipeline.kinds import Batch, Context, GateFactory, NoChecks, rebuild
+from lakehouse.pipeline.kinds import Batch, Context, rebuild
 from lakehouse.pipeline.kinds.partition import _partition_column, replace_dates
 from lakehouse.pipeline.kinds.sessions import GAP, resessionise
 from lakehouse.pipeline.kinds.sql import select_sql
 from lakehouse.pipeline.registry import Model, load_models
-from lakehouse.pipeline.runner import PipelineRunner
+from lakehouse.pipeline.runner import ModelJob
 from lakehouse.pipeline.sql import in_list, literal, quote
 from lakehouse.results import CheckResult, JobResult
-from lakehouse.storage.base import Metadata, PartitionFilter, TableStore
+from lakehouse.storage.base import Metadata, PartitionFilter
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +95,7 @@ def select_models(tables: list[str] | None) -> tuple[list[Model], set[TableId]]:
     return [m for m in models if m.table in named], named
 
 
-class Backfill:
-    def __init__(
-        self, settings: Settings, store: TableStore, *, engine: Callable[[], Engine] | None = None,
-        gate: GateFactory | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self._engine = engine or (lambda: DuckDBEngine(settings, store))
-        self._gate: GateFactory = gate or (lambda engine, run_id: NoChecks())
-        self.last_error: Exception | None = None
-
+class Backfill(ModelJob):
     @staticmethod
     def check(date_from: date, date_to: date, tables: list[str] | None = None) -> tuple[list[Model], set[TableId]]:
         """The request's mistakes, before any work: a one-line InputError each."""
@@ -124,27 +110,8 @@ class Backfill:
         models, named = self.check(date_from, date_to, tables)
         dates = [(date_from + timedelta(days=i)).isoformat() for i in range((date_to - date_from).days + 1)]
         result = BackfillResult(job="backfill", date_from=date_from.isoformat(), date_to=date_to.isoformat())
-        model: Model | None = None
-        try:
-            for model in models:
-                change = result.table(model.table.fqn)
-                change.version_before = self.store.version(model.table)
-                t0 = time.perf_counter()
-                out = self._one(model, dates, named, result)
-                out.seconds = round(time.perf_counter() - t0, 3)
-                change.rows_in, change.rows_out = out.rows_in, out.rows_out
-                change.version_after = self.store.version(model.table)
-                result.models.append(out)
-        except Exception as exc:
-            log.warning("backfill failed: %s", exc)
-            self.last_error = exc
-            result.finish("failed", str(exc))
-            result.failed_table = model.table.fqn if model is not None else None
-        except BaseException as exc:
-            result.finish("failed", f"interrupted: {type(exc).__name__}")
-            raise
-        else:
-            result.finish()
+        self.walk(result, models, lambda model: self._one(model, dates, named, result),
+                  lambda model, out: result.models.append(out))
         return result
 
     def _one(self, model: Model, dates: list[str], named: set[TableId], result: BackfillResult) -> BackfillModel:
@@ -164,7 +131,7 @@ class Backfill:
         ctx = _BackfillContext(self.settings, self.store, engine, validate=gate)
         ctx.span = f"{dates[0]}..{dates[-1]}"
         try:
-            inputs = PipelineRunner(self.settings, self.store).inputs(model)
+            inputs = self.inputs(model)
             if kind in ("full", "cdc_merge"):
                 done = rebuild(ctx, model, inputs)
                 return BackfillModel(table=fqn, kind=kind, action="rebuilt", rows_in=done.rows_in, rows_out=done.rows_out)

@@ -104,7 +104,7 @@ def session_timeline(
     gaps = rng.exponential(mean_gap_s, total) * US_PER_S
     pauses = rng.random(total) < pause_p
     gaps[pauses] = rng.uniform(10 * 60, 50 * 60, int(pauses.sum())) * US_PER_S
-    first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    first = np.cumsum(lengths) - lengths  # each session's first event (none when there are no sessions)
     gaps[first] = 0
     csum = np.cumsum(gaps)
     offset = csum - np.repeat(csum[first], lengths)

@@ -232,6 +232,8 @@ class Session(Positions):
         if code == KafkaError._PARTITION_EOF:
             st = self.assigned.get((m.topic(), m.partition()))
             if st is not None:
+                if m.offset() > st.eof:
+                    log.debug("%s[%d]: fetched to the end, offset %d", m.topic(), m.partition(), m.offset())
                 st.eof = max(st.eof, m.offset())
             return
         if code in OUT_OF_RANGE and m.topic() in self.topics:
