@@ -286,3 +286,18 @@ def test_a_small_table_is_staged_and_a_new_or_large_one_streams(engine: DuckDBEn
     gate.stream_min_rows = 3
     _, audit = gate.streamed(model, batch)
     assert audit is not None  # as large as the bound: streamed
+
+
+def test_a_check_that_fails_on_some_rows_is_an_error_and_the_build_goes_on(engine: DuckDBEngine) -> None:
+    rows = data([{"id": "a", "kind": "7", "amount": 1.0, "ts": NOW}, {"id": "b", "kind": "web", "amount": 1.0, "ts": NOW}])
+    cast = predicate("CAST(kind AS INTEGER) > 0", name="kind_is_a_number")
+    s_gate, s_error = streamed(engine, rows, cast)
+    t_gate, _, _ = staged(engine, rows, cast)
+    assert s_error is None and len(committed(engine)) == 2
+    (r,) = [r for r in s_gate.results if r.check == "kind_is_a_number"]
+    assert r.outcome == "error" and r.error and "web" in r.error
+    assert verdicts(s_gate) == verdicts(t_gate)
+    # the same check as a gate stops the build
+    gated = predicate("CAST(kind AS INTEGER) > 0", name="kind_gate", action="fail")
+    _, s_error = streamed(engine, rows, gated)
+    assert isinstance(s_error, QualityGateError) and "kind_gate" in str(s_error)
