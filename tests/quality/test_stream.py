@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def streamed(engine: DuckDBEngine, rows: pa.Table, *expect: Expectation, txns: d
     engine.bind_arrow(TARGET, rows, name="__input")
     engine.bind_query("__model", "SELECT * FROM __input")
     gate = Validator(engine.store, engine, "run-s", clock=lambda: NOW)
-    gate.stream_min_rows = 0  # stream whatever the table's size
+    gate.staged_kinds = frozenset()  # stream this test's `full` model too
     relation, audit = gate.streamed(model, Batch("__model", txns or {}, None, materialized=False))
     assert audit is not None, "a full build on DuckDB streams through the gate"
     try:
@@ -211,7 +212,7 @@ def test_checks_that_read_other_tables_are_staged_not_streamed(engine: DuckDBEng
     engine.bind_arrow(TARGET, data([]), name="__input")
     engine.bind_query("__model", "SELECT * FROM __input")
     gate = Validator(engine.store, engine, "run-r")
-    gate.stream_min_rows = 0
+    gate.staged_kinds = frozenset()
     _, audit = gate.streamed(model, Batch("__model", {}, None, materialized=False))
     assert audit is None  # judged before the write returned, on staged rows
     assert any(r.check.startswith("id_references") or r.kind == "References" for r in gate.results)
@@ -270,22 +271,17 @@ def test_a_stopped_build_leaves_nothing_a_vacuum_does_not_remove(engine: DuckDBE
     assert sorted(r["id"] for r in committed(engine)) == [f"k{i}" for i in range(5)]
 
 
-def test_a_small_table_is_staged_and_a_new_or_large_one_streams(engine: DuckDBEngine) -> None:
-    model = model_with(COLUMNS, not_null("id"))
+def test_full_models_are_staged_and_the_other_kinds_stream(engine: DuckDBEngine) -> None:
     engine.bind_arrow(TARGET, data([{"id": "a", "kind": "web", "amount": 1.0, "ts": NOW}] * 3), name="__input")
     engine.bind_query("__model", "SELECT * FROM __input")
     batch = Batch("__model", {}, None, materialized=False)
-    gate = Validator(engine.store, engine, "run-n")
-    relation, audit = gate.streamed(model, batch)
-    assert audit is not None  # not built yet: its size is unknown, a first build is usually the big one
-    engine.write(TARGET, f"SELECT * FROM {relation}", mode="overwrite", audit=audit)
+    small = model_with(COLUMNS, not_null("id"))  # kind `full`: small outputs by definition
     gate = Validator(engine.store, engine, "run-o")
-    _, audit = gate.streamed(model, batch)
-    assert audit is None and [r.check for r in gate.results] == ["schema", "id_not_null", "amount_finite"]  # staged
-    gate = Validator(engine.store, engine, "run-p")
-    gate.stream_min_rows = 3
-    _, audit = gate.streamed(model, batch)
-    assert audit is not None  # as large as the bound: streamed
+    _, audit = gate.streamed(small, batch)
+    assert audit is None and [r.check for r in gate.results] == ["schema", "id_not_null", "amount_finite"]
+    spec = replace(small.spec, model=ModelSpec("unique_key", key="id"))
+    _, audit = Validator(engine.store, engine, "run-p").streamed(Model(spec, "SELECT 1", ()), batch)
+    assert audit is not None
 
 
 def test_a_check_that_fails_on_some_rows_is_an_error_and_the_build_goes_on(engine: DuckDBEngine) -> None:

@@ -50,9 +50,10 @@ log = logging.getLogger(__name__)
 
 FRAMEWORK_COLUMNS = ("quality_issues", "is_valid")  # added by the gate, not by the model's SQL
 _SUBQUERY = re.compile(r"\bselect\b", re.IGNORECASE)
-# A rebuild of a table this small is staged: a copy of it costs less than streaming's fixed cost
-# (a second session, a thread, a Python reader between the engine and the writer: ~30-50 ms).
-STREAM_MIN_ROWS = 250_000
+# Rebuilds of these kinds are staged: `full` models have small outputs by definition (gold
+# aggregates), and a copy of a small table costs less than streaming's fixed cost (a second
+# session, a thread, a Python reader between the engine and the writer: ~30-50 ms a table).
+STAGED_KINDS = frozenset({"full"})
 
 
 class Validator:
@@ -70,7 +71,7 @@ class Validator:
         self.results: list[CheckResult] = []
         self._data_clock: datetime | None = None
         self._version: dict[TableId, int | None] = {}  # each table's version before the batch's commit
-        self.stream_min_rows = STREAM_MIN_ROWS
+        self.staged_kinds: frozenset[str] = STAGED_KINDS
         if enabled and not store.exists(QUARANTINE):
             # Created empty up front, so the lake always shows where dropped rows would be.
             spec = REGISTRY.get(QUARANTINE)
@@ -104,7 +105,7 @@ class Validator:
         """A full build: checked on its way into the commit when the engine can show it the rows
         (no staging), else staged and checked first like any batch."""
         checks = checks_for(model.spec) if self.enabled else []
-        if not self._streamable(batch, checks) or self._small(model.table):
+        if not self._streamable(batch, checks) or model.kind in self.staged_kinds:
             return self(model, batch), None
         checks, flagged = self._prologue(model, batch)
         if not checks:
@@ -120,11 +121,6 @@ class Validator:
             and not any(isinstance(e, References) or (isinstance(e, Predicate) and _SUBQUERY.search(e.sql))
                         for e in checks)
         )
-
-    def _small(self, table: TableId) -> bool:
-        """A table that exists and held fewer rows than `stream_min_rows` (from its log: no scan)."""
-        return self.stream_min_rows > 0 and self.store.exists(table) and \
-            self.store.snapshot(table).rows < self.stream_min_rows
 
     def judged(self, model: Model, checks: list[Expectation], judged: list[Judged]) -> None:
         """Record the verdicts in the checks' order; raise at the first failed one."""
