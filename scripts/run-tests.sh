@@ -24,8 +24,4 @@ elif [ "${LAKEHOUSE_REQUIRE_POSTGRES:-0}" = "1" ]; then
   exit 1
 fi
 
-# In parallel worker processes (pytest-xdist): the suite mostly waits (on the broker, on
-# subprocesses, on Spark's JVM), so its groups share the cores. tests/conftest.py keeps the
-# Spark tests in one group (one worker, one Spark session) and gives each worker its own
-# PostgreSQL database. LAKEHOUSE_TEST_WORKERS=0 runs everything in this one process.
-exec "$BIN/pytest" -q -n "${LAKEHOUSE_TEST_WORKERS:-2}" --dist loadgroup "$@"
+exec "$BIN/pytest" -q "$@"
